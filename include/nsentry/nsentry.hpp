@@ -1,0 +1,11 @@
+// nsentry/nsentry.hpp — the whole library. Include the one-concept headers instead to keep
+// build times down; each compiles on its own.
+#pragma once
+
+#include "nsentry/error.hpp"
+#include "nsentry/fd.hpp"
+#include "nsentry/id_map.hpp"
+#include "nsentry/ns.hpp"
+#include "nsentry/ns_kind.hpp"
+#include "nsentry/probe.hpp"
+#include "nsentry/sys.hpp"

@@ -1,0 +1,78 @@
+// nsentry/probe.hpp — cached probes of what the running kernel offers.
+//
+// Each probe asks the kernel once (through sys::calls, so tests can inject ENOSYS/EINVAL) and
+// caches the answer in an atomic: thread-safe, lock-free, async-signal-safe to *read* once
+// probed. `reset_probe_cache()` is for tests that inject a different answer.
+#pragma once
+
+#include <atomic>
+
+#include "nsentry/fd.hpp"
+#include "nsentry/sys.hpp"
+
+namespace nsentry {
+
+enum class feature : int {
+  clone3,          // Linux >= 5.3
+  pidfd_open,      // Linux >= 5.3
+  setns_pidfd,     // setns(pidfd, flags): Linux >= 5.8
+  time_namespace,  // Linux >= 5.6
+  clone_into_cgroup,  // Linux >= 5.7 (clone_args v2); assumed with clone3 on a cgroup v2 host
+};
+
+namespace detail {
+inline constexpr int feature_count = 5;
+inline std::atomic<signed char> probe_cache[feature_count] = {};  // 0 unknown, 1 yes, -1 no
+
+inline bool probe_uncached(feature f) noexcept {
+  switch (f) {
+    case feature::clone3:
+    case feature::clone_into_cgroup: {
+      // A zero-sized clone_args is EINVAL where clone3 exists and ENOSYS where it does not.
+      errno = 0;
+      long r = sys::calls.clone3(nullptr, 0);
+      return r == -1 && errno != ENOSYS;
+    }
+    case feature::pidfd_open: {
+      int fd = sys::calls.pidfd_open(::getpid(), 0);
+      if (fd < 0) return false;
+      sys::calls.close(fd);
+      return true;
+    }
+    case feature::setns_pidfd: {
+      // Re-entering our own uts namespace through a pidfd is a no-op where supported (or EPERM
+      // without CAP_SYS_ADMIN); kernels before 5.8 reject a pidfd with EINVAL.
+      int fd = sys::calls.pidfd_open(::getpid(), 0);
+      if (fd < 0) return false;
+      int r = sys::calls.setns(fd, CLONE_NEWUTS);
+      int err = errno;
+      sys::calls.close(fd);
+      return r == 0 || err == EPERM;
+    }
+    case feature::time_namespace: {
+      int fd = sys::calls.openat(AT_FDCWD, "/proc/self/ns/time", O_RDONLY | O_CLOEXEC, 0);
+      if (fd < 0) return false;
+      sys::calls.close(fd);
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace detail
+
+// Cached: the first call for a feature probes, later calls read the cache.
+inline bool kernel_has(feature f) noexcept {
+  auto& slot = detail::probe_cache[static_cast<int>(f)];
+  signed char v = slot.load(std::memory_order_relaxed);
+  if (v == 0) {
+    v = detail::probe_uncached(f) ? 1 : -1;
+    slot.store(v, std::memory_order_relaxed);
+  }
+  return v > 0;
+}
+
+inline void reset_probe_cache() noexcept {
+  for (auto& slot : detail::probe_cache) slot.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace nsentry

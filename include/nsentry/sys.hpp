@@ -1,0 +1,170 @@
+// nsentry/sys.hpp — the one way into the kernel.
+//
+// Every syscall nsentry makes goes through `sys::calls`, a table of plain function pointers with
+// the kernel's own contract (return -1 and set errno). Tests swap an entry with
+// `sys::scoped_override` to inject EPERM, EINVAL, ENOSYS, EINTR, ENOMEM, ... into any path,
+// including the fast paths (clone3, pidfd) and their fallbacks, which live here too.
+//
+// Contracts:
+//  - Entries are async-signal-safe and allocation-free (they are called between clone and
+//    exec); an override used on a child-side path must be too.
+//  - The table is process-global. Overriding it is for tests: do it while no other thread
+//    makes nsentry calls. The overrides are inherited by forked children.
+#pragma once
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#ifndef SYS_clone3
+#define SYS_clone3 435  // Linux >= 5.3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434  // Linux >= 5.3
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424  // Linux >= 5.1
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL  // Linux >= 5.7
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace nsentry::sys {
+
+// The kernel's struct clone_args, version 2 (Linux >= 5.7, with cgroup). Declared here so that
+// nsentry does not depend on <linux/sched.h> agreeing with glibc's <sched.h>.
+struct clone_args {
+  std::uint64_t flags = 0;
+  std::uint64_t pidfd = 0;
+  std::uint64_t child_tid = 0;
+  std::uint64_t parent_tid = 0;
+  std::uint64_t exit_signal = 0;
+  std::uint64_t stack = 0;
+  std::uint64_t stack_size = 0;
+  std::uint64_t tls = 0;
+  std::uint64_t set_tid = 0;
+  std::uint64_t set_tid_size = 0;
+  std::uint64_t cgroup = 0;
+};
+
+struct table {
+  int (*openat)(int dirfd, const char* path, int flags, mode_t mode);
+  int (*close)(int fd);
+  ssize_t (*read)(int fd, void* buf, size_t n);
+  ssize_t (*write)(int fd, const void* buf, size_t n);
+  int (*dupfd)(int fd, int min_fd, int cloexec);  // fcntl(F_DUPFD[_CLOEXEC])
+  int (*fstat)(int fd, struct stat* st);
+  int (*pipe2)(int fds[2], int flags);
+  int (*socketpair)(int domain, int type, int protocol, int fds[2]);
+  int (*setns)(int fd, int nstype);
+  int (*unshare)(int flags);
+  long (*clone3)(clone_args* args, size_t size);  // returns the child's pid, 0 in the child
+  pid_t (*fork)();
+  int (*pidfd_open)(pid_t pid, unsigned flags);
+  int (*pidfd_send_signal)(int pidfd, int sig, siginfo_t* info, unsigned flags);
+  int (*kill)(pid_t pid, int sig);
+  int (*waitid)(idtype_t type, id_t id, siginfo_t* info, int options);
+  int (*setresuid)(uid_t r, uid_t e, uid_t s);
+  int (*setresgid)(gid_t r, gid_t e, gid_t s);
+  int (*setgroups)(size_t n, const gid_t* groups);
+  pid_t (*setsid)();
+  int (*chdir)(const char* path);
+  int (*prctl)(int option, unsigned long a2, unsigned long a3, unsigned long a4,
+               unsigned long a5);
+  int (*execve)(const char* path, char* const argv[], char* const envp[]);
+};
+
+namespace detail {
+inline int real_openat(int d, const char* p, int f, mode_t m) { return ::openat(d, p, f, m); }
+inline int real_close(int fd) { return ::close(fd); }
+inline ssize_t real_read(int fd, void* b, size_t n) { return ::read(fd, b, n); }
+inline ssize_t real_write(int fd, const void* b, size_t n) { return ::write(fd, b, n); }
+inline int real_dupfd(int fd, int min, int cloexec) {
+  return ::fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, min);
+}
+inline int real_fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
+inline int real_pipe2(int fds[2], int f) { return ::pipe2(fds, f); }
+inline int real_socketpair(int d, int t, int p, int fds[2]) { return ::socketpair(d, t, p, fds); }
+inline int real_setns(int fd, int t) { return ::setns(fd, t); }
+inline int real_unshare(int f) { return ::unshare(f); }
+inline long real_clone3(clone_args* a, size_t s) { return ::syscall(SYS_clone3, a, s); }
+inline pid_t real_fork() { return ::fork(); }
+inline int real_pidfd_open(pid_t p, unsigned f) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, p, f));
+}
+inline int real_pidfd_send_signal(int fd, int sig, siginfo_t* i, unsigned f) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, i, f));
+}
+inline int real_kill(pid_t p, int s) { return ::kill(p, s); }
+inline int real_waitid(idtype_t t, id_t id, siginfo_t* i, int o) { return ::waitid(t, id, i, o); }
+inline int real_setresuid(uid_t r, uid_t e, uid_t s) {
+  return static_cast<int>(::syscall(SYS_setresuid, r, e, s));  // this thread only, like the kernel
+}
+inline int real_setresgid(gid_t r, gid_t e, gid_t s) {
+  return static_cast<int>(::syscall(SYS_setresgid, r, e, s));
+}
+inline int real_setgroups(size_t n, const gid_t* g) {
+  return static_cast<int>(::syscall(SYS_setgroups, n, g));
+}
+inline pid_t real_setsid() { return ::setsid(); }
+inline int real_chdir(const char* p) { return ::chdir(p); }
+inline int real_prctl(int o, unsigned long a, unsigned long b, unsigned long c, unsigned long d) {
+  return ::prctl(o, a, b, c, d);
+}
+inline int real_execve(const char* p, char* const a[], char* const e[]) { return ::execve(p, a, e); }
+}  // namespace detail
+
+inline constexpr table real_calls{
+    detail::real_openat,     detail::real_close,     detail::real_read,
+    detail::real_write,      detail::real_dupfd,     detail::real_fstat,
+    detail::real_pipe2,      detail::real_socketpair, detail::real_setns,
+    detail::real_unshare,    detail::real_clone3,    detail::real_fork,
+    detail::real_pidfd_open, detail::real_pidfd_send_signal, detail::real_kill,
+    detail::real_waitid,     detail::real_setresuid, detail::real_setresgid,
+    detail::real_setgroups,  detail::real_setsid,    detail::real_chdir,
+    detail::real_prctl,      detail::real_execve,
+};
+
+// The live table. Constant-initialised: usable from constructors and before main.
+inline constinit table calls = real_calls;
+
+// Replaces one entry for the lifetime of the guard:
+//   sys::scoped_override o{&sys::table::setns, [](int, int) { errno = EPERM; return -1; }};
+template <class Fn>
+class scoped_override {
+ public:
+  scoped_override(Fn table::*member, Fn replacement) noexcept
+      : member_(member), saved_(calls.*member) {
+    calls.*member = replacement;
+  }
+  ~scoped_override() { calls.*member_ = saved_; }
+  scoped_override(const scoped_override&) = delete;
+  scoped_override& operator=(const scoped_override&) = delete;
+
+ private:
+  Fn table::*member_;
+  Fn saved_;
+};
+
+template <class Fn, class R>
+scoped_override(Fn table::*, R) -> scoped_override<Fn>;
+
+}  // namespace nsentry::sys

@@ -1,0 +1,86 @@
+// id-map parsing, formatting and the kernel's validation rules, as a table.
+#include "nsentry/id_map.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace nsentry;
+
+TEST_CASE("parse and format round-trip") {
+  auto m = id_map::parse("0 100000 65536\n", "uid_map");
+  REQUIRE(m.has_value());
+  REQUIRE(m.value().size() == 1);
+  CHECK(m.value().ranges()[0] == id_range{0, 100000, 65536});
+  CHECK(m.value().format() == "0 100000 65536\n");
+
+  auto multi = id_map::parse("0 1000 1\n1 100000 1000\n1001 200000 10", "gid_map");
+  REQUIRE(multi.has_value());
+  CHECK(multi.value().size() == 3);
+  CHECK(multi.value().format() == "0 1000 1\n1 100000 1000\n1001 200000 10\n");
+
+  auto spaced = id_map::parse("  0\t 1000   1  \n", "uid_map");
+  REQUIRE(spaced.has_value());
+  CHECK(spaced.value().ranges()[0] == id_range{0, 1000, 1});
+
+  auto empty = id_map::parse("", "uid_map");
+  REQUIRE(empty.has_value());
+  CHECK(empty.value().empty());
+}
+
+struct bad_case {
+  const char* text;
+  const char* message;
+};
+
+TEST_CASE("invalid maps are refused with the line named") {
+  const bad_case cases[] = {
+      {"0 0 0\n", "uid_map: line 1: count is 0: invalid id map"},
+      {"0 0 10\n5 100 10\n", "uid_map: line 2: inside range 5+10 overlaps line 1 (0+10): invalid id map"},
+      {"0 0 10\n100 5 10\n", "uid_map: line 2: outside range 5+10 overlaps line 1 (0+10): invalid id map"},
+      {"4294967290 0 10\n", "uid_map: line 1: inside range 4294967290+10 runs past 4294967294: invalid id map"},
+      {"0 4294967295 1\n", "uid_map: line 1: outside range 4294967295+1 runs past 4294967294: invalid id map"},
+      {"0 4294967296 1\n", "uid_map: line 1: field 2 exceeds 4294967295: invalid id map"},
+      {"0 1000\n", "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"0 1000\": invalid id map"},
+      {"0 1000 1\n\n", "uid_map: line 2: empty line: invalid id map"},
+      {"0 1000 1 extra\n", "uid_map: line 1: trailing text \"extra\": invalid id map"},
+      {"-1 1000 1\n", "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"-1 1000 1\": invalid id map"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    auto m = id_map::parse(c.text, "uid_map");
+    REQUIRE(m.has_error());
+    CHECK(m.error() == errc::invalid_id_map);
+    CHECK(m.error().message() == c.message);
+  }
+}
+
+TEST_CASE("ranges that touch but do not overlap are fine; the last valid id is 4294967294") {
+  CHECK(id_map::parse("0 0 10\n10 10 10\n").has_value());
+  CHECK(id_map::parse("4294967294 0 1\n").has_value());
+}
+
+TEST_CASE("more than 340 ranges is refused, 340 is accepted") {
+  std::vector<id_range> ranges;
+  for (std::uint32_t i = 0; i < 340; ++i) ranges.push_back({i, 1000 + i, 1});
+  auto ok = id_map::from_ranges(ranges, "gid_map");
+  REQUIRE(ok.has_value());
+  CHECK(ok.value().format().size() < id_map::max_text_bytes);
+  ranges.push_back({340, 1340, 1});
+  auto bad = id_map::from_ranges(ranges, "gid_map");
+  REQUIRE(bad.has_error());
+  CHECK(bad.error().message() == "gid_map: 341 ranges, over the kernel's limit of 340: invalid id map");
+}
+
+TEST_CASE("text over one page is refused") {
+  std::vector<id_range> ranges;
+  for (std::uint32_t i = 0; i < 200; ++i)
+    ranges.push_back({1000000000u + i * 10, 2000000000u + i * 10, 10});  // ~33 bytes a line
+  auto bad = id_map::from_ranges(ranges, "uid_map");
+  REQUIRE(bad.has_error());
+  CHECK(bad.error().detail.find("bytes, over the kernel's 4095") != std::string::npos);
+  auto text = std::string(4096, '0');
+  auto big = id_map::parse(text, "uid_map");
+  REQUIRE(big.has_error());
+  CHECK(big.error().message() == "uid_map: text is 4096 bytes, over the kernel's 4095: invalid id map");
+}

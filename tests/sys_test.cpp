@@ -1,0 +1,69 @@
+// The syscall indirection and the kernel feature probes.
+#include "nsentry/probe.hpp"
+#include "nsentry/sys.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/utsname.h>
+
+#include <cstdio>
+
+using namespace nsentry;
+
+TEST_CASE("scoped_override replaces one entry and restores it") {
+  auto before = sys::calls.setns;
+  {
+    sys::scoped_override o{&sys::table::setns, [](int, int) {
+                             errno = ENOMEM;
+                             return -1;
+                           }};
+    CHECK((sys::calls.setns != before));
+    errno = 0;
+    CHECK(sys::calls.setns(0, 0) == -1);
+    CHECK(errno == ENOMEM);
+  }
+  CHECK((sys::calls.setns == before));
+}
+
+TEST_CASE("probes agree with the running kernel") {
+  reset_probe_cache();
+  utsname u{};
+  REQUIRE(::uname(&u) == 0);
+  int major = 0, minor = 0;
+  REQUIRE(std::sscanf(u.release, "%d.%d", &major, &minor) == 2);
+  int version = major * 100 + minor;
+  CAPTURE(u.release);
+  CHECK(kernel_has(feature::clone3) == (version >= 503));
+  CHECK(kernel_has(feature::pidfd_open) == (version >= 503));
+  CHECK(kernel_has(feature::setns_pidfd) == (version >= 508));
+  CHECK(kernel_has(feature::time_namespace) == (version >= 506));
+}
+
+TEST_CASE("injected ENOSYS turns a probe off; the answer is cached") {
+  reset_probe_cache();
+  {
+    sys::scoped_override o{&sys::table::clone3, [](sys::clone_args*, size_t) -> long {
+                             errno = ENOSYS;
+                             return -1;
+                           }};
+    sys::scoped_override p{&sys::table::pidfd_open, [](pid_t, unsigned) {
+                             errno = ENOSYS;
+                             return -1;
+                           }};
+    CHECK_FALSE(kernel_has(feature::clone3));
+    CHECK_FALSE(kernel_has(feature::pidfd_open));
+    CHECK_FALSE(kernel_has(feature::setns_pidfd));
+  }
+  CHECK_FALSE(kernel_has(feature::clone3));  // cached
+  reset_probe_cache();
+  CHECK(kernel_has(feature::clone3));
+}
+
+TEST_CASE("injected EINVAL on a pidfd setns means no setns-with-pidfd") {
+  reset_probe_cache();
+  sys::scoped_override o{&sys::table::setns, [](int, int) {
+                           errno = EINVAL;
+                           return -1;
+                         }};
+  CHECK_FALSE(kernel_has(feature::setns_pidfd));
+  reset_probe_cache();
+}
