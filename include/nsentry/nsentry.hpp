@@ -7,5 +7,6 @@
 #include "nsentry/id_map.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/ns_kind.hpp"
+#include "nsentry/plan.hpp"
 #include "nsentry/probe.hpp"
 #include "nsentry/sys.hpp"

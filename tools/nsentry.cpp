@@ -1,0 +1,24 @@
+// nsentry — the command-line front end. Argument parsing (CLI11) and dispatch only; every
+// subcommand lives in its own header and calls into the library.
+#include <CLI/CLI.hpp>
+
+#include "tools/codec_commands.hpp"
+#include "tools/common.hpp"
+#include "tools/exec_commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"nsentry: enter and create Linux namespaces"};
+  app.require_subcommand(1);
+  int status = 0;
+  nsentry::cli::add_codec_commands(app, status);
+  nsentry::cli::add_exec_commands(app, status);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    nsentry::cli::report(e.what());
+    return nsentry::cli::bad_input;
+  }
+  return status;
+}
