@@ -249,3 +249,22 @@ TEST_CASE("pidfd: open names the pid on failure and signals a live process") {
   REQUIRE(gone.has_error());
   CHECK(gone.error().message().find("pidfd_open on pid 999999999") == 0);
 }
+
+TEST_CASE("EINTR policy: waitid is retried") {
+  injected_calls = 0;
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(7);
+  sys::scoped_override o{&sys::table::waitid, [](idtype_t t, id_t id, siginfo_t* i, int opt) {
+                           if (++injected_calls <= 2) {
+                             errno = EINTR;
+                             return -1;
+                           }
+                           return ::waitid(t, id, i, opt);
+                         }};
+  auto info = wait_id(P_PID, static_cast<id_t>(child), WEXITED);
+  REQUIRE(info.has_value());
+  CHECK(injected_calls == 3);
+  CHECK(info.value().si_code == CLD_EXITED);
+  CHECK(info.value().si_status == 7);
+}

@@ -2,8 +2,14 @@
 #include "nsentry/id_map.hpp"
 
 #include <doctest/doctest.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <string>
+
+#include "nsentry/fd.hpp"
 
 using namespace nsentry;
 
@@ -83,4 +89,70 @@ TEST_CASE("text over one page is refused") {
   auto big = id_map::parse(text, "uid_map");
   REQUIRE(big.has_error());
   CHECK(big.error().message() == "uid_map: text is 4096 bytes, over the kernel's 4095: invalid id map");
+}
+
+namespace {
+
+// Writes `text` to the uid_map of a fresh child in a new user namespace; returns the errno of
+// the write (0 on success). The child is reaped before returning.
+int kernel_verdict(const std::string& text) {
+  int go[2];
+  REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
+    char c;
+    ::close(go[1]);
+    ::_exit(::read(go[0], &c, 1) == 0 ? 0 : 3);  // wait until the parent is done
+  }
+  ::close(go[0]);
+  // Wait until the child is in its new user namespace.
+  struct stat self_ns{}, child_ns{};
+  REQUIRE(::stat("/proc/self/ns/user", &self_ns) == 0);
+  for (int i = 0; i < 10000; ++i) {
+    REQUIRE(::stat(("/proc/" + std::to_string(child) + "/ns/user").c_str(), &child_ns) == 0);
+    if (child_ns.st_ino != self_ns.st_ino) break;
+    ::usleep(100);
+  }
+  REQUIRE(child_ns.st_ino != self_ns.st_ino);
+  auto r = write_file("/proc/" + std::to_string(child) + "/uid_map", text);
+  ::close(go[1]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(status == 0);
+  return r ? 0 : r.error().errno_value();
+}
+
+}  // namespace
+
+TEST_CASE("the kernel agrees: what id_map refuses the kernel refuses, what it accepts it takes") {
+  const char* refused[] = {
+      "0 0 0\n",
+      "0 1000 10\n5 2000 10\n",
+      "0 1000 10\n100 1005 10\n",
+      "4294967290 1000 10\n",
+      "0 1000\n",
+      "0 1000 1 extra\n",
+  };
+  for (const char* text : refused) {
+    CAPTURE(text);
+    CHECK(id_map::parse(text, "uid_map").has_error());
+    CHECK(kernel_verdict(text) == EINVAL);
+  }
+  std::string many;
+  for (int i = 0; i < 341; ++i) many += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
+  CHECK(id_map::parse(many, "uid_map").has_error());
+  CHECK(kernel_verdict(many) == EINVAL);
+
+  const char* accepted[] = {"0 100000 65536\n", "0 1000 1\n1 100000 1000\n1001 200000 10\n"};
+  for (const char* text : accepted) {
+    CAPTURE(text);
+    CHECK(id_map::parse(text, "uid_map").has_value());
+    CHECK(kernel_verdict(text) == 0);
+  }
+  std::string max_lines;
+  for (int i = 0; i < 340; ++i) max_lines += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
+  CHECK(id_map::parse(max_lines, "uid_map").has_value());
+  CHECK(kernel_verdict(max_lines) == 0);
 }
