@@ -256,7 +256,9 @@ TEST_CASE("encode is strict about its JSON") {
   refused(R"({"create":["net"],"join":[{"ns":"net","path":"/x"}]})",
           "create: net both created and joined");
   refused(R"([1,2])", "json: $: expected an object");
-  refused(R"({"create":)", "json: incomplete JSON");
+  refused(R"({"create":)", "json: byte 10: incomplete JSON");
+  refused(R"({"create":["net"] "x":1})", "json: byte 18: syntax error");
+  refused(R"({"create":["net"]} junk)", "json: byte 19: extra data");
 }
 
 TEST_CASE("argument errors exit 2 with one line") {

@@ -80,10 +80,13 @@ inline int encode(const std::string& file, const std::string& runc) {
   if (!bytes) return fail(bytes.error());
   boost::system::error_code ec;
   const auto& b = bytes.value();
-  boost::json::value v =
-      boost::json::parse(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), ec);
-  if (ec) return fail(nsentry_error(errc::invalid_plan, "json", ec.message()));
-  auto p = plan_from_json(v);
+  boost::json::stream_parser parser;
+  std::size_t used = parser.write(reinterpret_cast<const char*>(b.data()), b.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec)
+    return fail(nsentry_error(errc::invalid_plan, "json",
+                              "byte " + std::to_string(used) + ": " + ec.message()));
+  auto p = plan_from_json(parser.release());
   if (!p) return fail(p.error());
   auto msg = bootstrap::encode(p.value(), protocol_of(runc));
   if (!msg) return fail(msg.error());
