@@ -1,10 +1,122 @@
 // tools/codec_commands.hpp — `nsentry decode` and `nsentry encode`.
+//
+//   nsentry decode [--runc 1.1|1.2] FILE   runc bootstrap message -> one JSON object (plan_json.hpp)
+//   nsentry encode [--runc 1.1|1.2] FILE   that JSON -> the message bytes, in runc's order
+// FILE "-" is stdin. Bad input: exit 2, nothing on stdout, one line "nsentry: <what>" on stderr.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nsentry/bootstrap.hpp"
+#include "nsentry/fd.hpp"
+#include "tools/common.hpp"
+#include "tools/plan_json.hpp"
 
 namespace nsentry::cli {
 
-inline void add_codec_commands(CLI::App&, int&) {}
+namespace codec_detail {
+
+// Reads all of FILE (or stdin for "-"), refusing more than `limit` bytes.
+inline result<std::vector<std::byte>> read_input(const std::string& file, std::size_t limit) {
+  unique_fd owned;
+  int fd = STDIN_FILENO;
+  if (file != "-") {
+    NSENTRY_TRY(owned, open_file(file, O_RDONLY));
+    fd = owned.get();
+  }
+  std::vector<std::byte> out;
+  std::byte chunk[65536];
+  for (;;) {
+    auto n = read_some(fd, chunk);
+    if (!n) return with_path(std::move(n).error(), file == "-" ? "stdin" : file);
+    if (n.value() == 0) break;
+    out.insert(out.end(), chunk, chunk + n.value());
+    if (out.size() > limit)
+      return nsentry_error(errc::usage, "read", (file == "-" ? "stdin" : file) +
+                                                    " is over the limit of " +
+                                                    std::to_string(limit) + " bytes");
+  }
+  return out;
+}
+
+// The one stderr line. A malformed message's detail already says where ("attribute 27283 at
+// offset 24: ..."); other nsentry errors say which field; errno errors say which file.
+inline std::string describe(const error& e) {
+  if (e.code == errc::malformed_message) return e.detail;
+  if (e.code.category() == nsentry_category() && !e.detail.empty())
+    return std::string(e.step) + ": " + e.detail;
+  return e.message();
+}
+
+inline int fail(const error& e) {
+  report(describe(e));
+  return bad_input;
+}
+
+inline runc_protocol protocol_of(const std::string& v) {
+  return v == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
+}
+
+inline int decode(const std::string& file, const std::string& runc) {
+  auto bytes = read_input(file, bootstrap::default_max_size);
+  if (!bytes) return fail(bytes.error());
+  auto p = bootstrap::parse(bytes.value(), protocol_of(runc));
+  if (!p) return fail(p.error());
+  std::string text = boost::json::serialize(plan_to_json(p.value()));
+  text += '\n';
+  if (auto w = write_all(STDOUT_FILENO, text); !w) return fail(with_path(w.error(), "stdout"));
+  return 0;
+}
+
+inline int encode(const std::string& file, const std::string& runc) {
+  auto bytes = read_input(file, bootstrap::default_max_size);
+  if (!bytes) return fail(bytes.error());
+  boost::system::error_code ec;
+  const auto& b = bytes.value();
+  boost::json::stream_parser parser;
+  std::size_t used = parser.write(reinterpret_cast<const char*>(b.data()), b.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec)
+    return fail(nsentry_error(errc::invalid_plan, "json",
+                              "byte " + std::to_string(used) + ": " + ec.message()));
+  auto p = plan_from_json(parser.release());
+  if (!p) return fail(p.error());
+  auto msg = bootstrap::encode(p.value(), protocol_of(runc));
+  if (!msg) return fail(msg.error());
+  if (auto w = write_all(STDOUT_FILENO, msg.value()); !w)
+    return fail(with_path(w.error(), "stdout"));
+  return 0;
+}
+
+}  // namespace codec_detail
+
+inline void add_codec_commands(CLI::App& app, int& status) {
+  struct options {
+    std::string runc = "1.2";
+    std::string file;
+  };
+  // CLI11 keeps pointers to these until parsing ends; the callbacks run during app.parse().
+  auto dec = std::make_shared<options>();
+  auto enc = std::make_shared<options>();
+
+  auto* d = app.add_subcommand("decode", "print a runc bootstrap message as a JSON plan");
+  d->add_option("--runc", dec->runc, "runc protocol (27290 is MOUNT_SOURCES in 1.1, TIMENSOFFSET in 1.2+)")
+      ->check(CLI::IsMember({"1.1", "1.2"}));
+  d->add_option("FILE", dec->file, "message file, - for stdin")->required();
+  d->callback([dec, &status] { status = codec_detail::decode(dec->file, dec->runc); });
+
+  auto* e = app.add_subcommand("encode", "write a JSON plan as a runc bootstrap message");
+  e->add_option("--runc", enc->runc, "runc protocol (1.1 or 1.2)")
+      ->check(CLI::IsMember({"1.1", "1.2"}));
+  e->add_option("FILE", enc->file, "JSON plan file, - for stdin")->required();
+  e->callback([enc, &status] { status = codec_detail::encode(enc->file, enc->runc); });
+}
 
 }  // namespace nsentry::cli

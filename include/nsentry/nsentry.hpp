@@ -2,6 +2,7 @@
 // build times down; each compiles on its own.
 #pragma once
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map.hpp"

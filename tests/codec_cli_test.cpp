@@ -1,0 +1,291 @@
+// `nsentry decode` / `nsentry encode` as a user runs them: the bazel-built tools/nsentry in a
+// child process, its exit status, stdout and stderr checked exactly.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/captures.hpp"
+#include "tools/plan_json.hpp"
+
+namespace json = boost::json;
+using bytes = std::vector<std::byte>;
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string tmp_path(const std::string& name) {
+  const char* d = std::getenv("TEST_TMPDIR");
+  return std::string(d ? d : "/tmp") + "/" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void spit(const std::string& path, std::string_view data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+std::string as_string(const bytes& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// Runs tools/nsentry with `args`, stdin from `input`; stdout and stderr through files so
+// neither can fill a pipe.
+run_result run_cli(std::vector<std::string> args, std::string_view input = {}) {
+  const std::string in = tmp_path("stdin"), out = tmp_path("stdout"), err = tmp_path("stderr");
+  spit(in, input);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int i = ::open(in.c_str(), O_RDONLY), o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600),
+        e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (i < 0 || o < 0 || e < 0) ::_exit(99);
+    ::dup2(i, 0);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::vector<char*> argv{const_cast<char*>("tools/nsentry")};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv("tools/nsentry", argv.data());
+    ::_exit(98);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  REQUIRE(WIFEXITED(st));
+  return {WEXITSTATUS(st), slurp(out), slurp(err)};
+}
+
+// A refusal: exit 2, nothing on stdout, exactly one line on stderr.
+void check_refused(const run_result& r, const std::string& line) {
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err == "nsentry: " + line + "\n");
+}
+
+std::string_view flag_kind(std::string_view f) {
+  return nsentry::name_of(captures::kind_of_flag_name(f));
+}
+
+// What `nsentry decode` must print for a capture, from its .json's decoded attributes alone.
+json::object expected_json(const captures::capture& c) {
+  json::object o{{"create", json::array{}}, {"join", json::array{}}, {"uid_map", json::array{}},
+                 {"gid_map", json::array{}}, {"setgroups", false}, {"rootless_euid", false},
+                 {"oom_score_adj", nullptr}, {"uidmap_tool", nullptr}, {"gidmap_tool", nullptr},
+                 {"time_offsets", json::array{}}, {"mount_sources", nullptr}};
+  auto maps = [](const json::value& d) {
+    json::array a;
+    for (const auto& m : d.at("mappings").as_array())
+      a.push_back(json::object{{"inside", m.at("containerID")},
+                               {"outside", m.at("hostID")},
+                               {"count", m.at("size")}});
+    return a;
+  };
+  for (const auto& a : captures::attributes(c)) {
+    std::string name(a.at("name").as_string());
+    const auto& d = a.at("decoded");
+    if (name == "CLONE_FLAGS_ATTR") {
+      json::array kinds;
+      for (const auto& f : d.at("flags").as_array()) kinds.push_back(json::string(flag_kind(f.as_string())));
+      o["create"] = kinds;
+    } else if (name == "NS_PATHS_ATTR") {
+      o["join"] = d.at("entries");
+    } else if (name == "UIDMAP_ATTR") {
+      o["uid_map"] = maps(d);
+    } else if (name == "GIDMAP_ATTR") {
+      o["gid_map"] = maps(d);
+    } else if (name == "SETGROUP_ATTR") {
+      o["setgroups"] = d.at("value");
+    } else if (name == "ROOTLESS_EUID_ATTR") {
+      o["rootless_euid"] = d.at("value");
+    } else if (name == "OOM_SCORE_ADJ_ATTR") {
+      o["oom_score_adj"] = d.at("int");
+    } else if (name == "UIDMAPPATH_ATTR") {
+      o["uidmap_tool"] = d.at("value");
+    } else if (name == "GIDMAPPATH_ATTR") {
+      o["gidmap_tool"] = d.at("value");
+    } else {
+      FAIL("unknown attribute " << name);
+    }
+  }
+  return o;
+}
+
+// `create` is a set: compare it sorted, everything else as printed.
+json::object normalised(json::object o) {
+  auto& c = o["create"].as_array();
+  std::vector<std::string> names;
+  for (auto& v : c) names.emplace_back(v.as_string());
+  std::sort(names.begin(), names.end());
+  c.clear();
+  for (auto& n : names) c.push_back(json::string(n));
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("decode: every capture prints the plan its .json describes, one JSON line, exit 0") {
+  for (const auto& c : captures::all()) {
+    CAPTURE(c.name);
+    for (const char* runc : {"1.1", "1.2"}) {
+      auto r = run_cli({"decode", "--runc", runc, c.bin.string()});
+      REQUIRE(r.status == 0);
+      CHECK(r.err.empty());
+      REQUIRE(!r.out.empty());
+      CHECK(r.out.back() == '\n');
+      CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+      auto printed = json::parse(r.out).as_object();
+      CHECK(printed.size() == 11);
+      CHECK(json::value(normalised(printed)) == json::value(normalised(expected_json(c))));
+    }
+  }
+}
+
+TEST_CASE("encode(decode(capture)) reproduces the capture byte for byte, through files and pipes") {
+  for (const auto& c : captures::all()) {
+    CAPTURE(c.name);
+    auto d = run_cli({"decode", "--runc", "1.1", "-"}, as_string(c.bytes));
+    REQUIRE(d.status == 0);
+    auto e = run_cli({"encode", "--runc", "1.1", "-"}, d.out);
+    CHECK(e.status == 0);
+    CHECK(e.err.empty());
+    CHECK(e.out == as_string(c.bytes));
+    spit(tmp_path("plan.json"), d.out);
+    auto f = run_cli({"encode", "--runc", "1.2", tmp_path("plan.json")});
+    CHECK(f.out == as_string(c.bytes));  // no attribute 27290: both protocols agree
+  }
+}
+
+TEST_CASE("encode: the spec's 1.2 worked example from JSON") {
+  const std::string plan_json = R"({"create":["user","mnt","uts","ipc","pid","net","cgroup","time"],
+    "uid_map":[{"inside":0,"outside":100000,"count":65536}],
+    "gid_map":[{"inside":0,"outside":100000,"count":65536}],
+    "setgroups":true,"oom_score_adj":100,
+    "time_offsets":[{"clock":"monotonic","secs":172800,"nanosecs":0}]})";
+  auto r = run_cli({"encode", "-"}, plan_json);
+  REQUIRE(r.status == 0);
+  const unsigned char want[] = {
+      0x70, 0, 0, 0, 0x30, 0xf2, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0,  //
+      8, 0, 0x91, 0x6a, 0x80, 0, 2, 0x7e,                         //
+      0x14, 0, 0x93, 0x6a, '0', ' ', '1', '0', '0', '0', '0', '0', ' ', '6', '5', '5', '3', '6', '\n', 0,
+      0x14, 0, 0x94, 0x6a, '0', ' ', '1', '0', '0', '0', '0', '0', ' ', '6', '5', '5', '3', '6', '\n', 0,
+      8, 0, 0x95, 0x6a, 1, 0, 0, 0,                               //
+      8, 0, 0x96, 0x6a, '1', '0', '0', 0,                         //
+      8, 0, 0x97, 0x6a, 0, 0, 0, 0,                               //
+      0x18, 0, 0x9a, 0x6a, 'm', 'o', 'n', 'o', 't', 'o', 'n', 'i', 'c', ' ', '1', '7', '2', '8',
+      '0', '0', ' ', '0', '\n', 0};
+  CHECK(r.out == std::string(reinterpret_cast<const char*>(want), sizeof want));
+  // And back: the offsets survive under 1.2, and 1.1 reads 27290 as mount sources and refuses.
+  auto d = run_cli({"decode", "-"}, r.out);
+  REQUIRE(d.status == 0);
+  CHECK(json::parse(d.out).at("time_offsets") ==
+        json::parse(R"([{"clock":"monotonic","secs":172800,"nanosecs":0}])"));
+  check_refused(run_cli({"decode", "--runc", "1.1", "-"}, r.out),
+                "attribute 27290 at offset 88: MOUNT_SOURCES does not end in an empty entry");
+  check_refused(run_cli({"encode", "--runc", "1.1", "-"}, plan_json),
+                "time_offsets: runc 1.1 messages cannot carry time offsets");
+}
+
+TEST_CASE("decode refuses malformed messages: exit 2, empty stdout, one exact line") {
+  auto all = captures::all();
+  auto multimap = std::find_if(all.begin(), all.end(), [](auto& c) { return c.name == "c_multimap"; });
+  REQUIRE(multimap != all.end());
+  bytes b = multimap->bytes;
+  REQUIRE(b.size() == 128);
+  const std::uint16_t len300 = 300;
+  std::memcpy(b.data() + 24, &len300, 2);
+  check_refused(run_cli({"decode", "-"}, as_string(b)),
+                "attribute 27283 at offset 24: length 300 runs past the end of the message (128 bytes)");
+
+  b = multimap->bytes;
+  b[4] = std::byte{2};
+  b[5] = std::byte{0};
+  check_refused(run_cli({"decode", "-"}, as_string(b)),
+                "header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG (62000)");
+  check_refused(run_cli({"decode", "-"}, as_string(multimap->bytes).substr(0, 40)),
+                "header at offset 0: length 128 runs past the end of the message (40 bytes)");
+  check_refused(run_cli({"decode", "-"}, ""),
+                "header at offset 0: message is 0 bytes, shorter than the 16-byte header");
+  b = multimap->bytes;
+  b[26] = std::byte{0x99};  // UIDMAP's type byte -> 27289 (GIDMAPPATH): a plain string, fine;
+  b[27] = std::byte{0x6b};  // 0x6b99 = 27545: unknown
+  check_refused(run_cli({"decode", "-"}, as_string(b)),
+                "attribute 27545 at offset 24: unknown attribute type");
+  check_refused(run_cli({"decode", tmp_path("no-such-file")}),
+                "open on " + tmp_path("no-such-file") + ": No such file or directory");
+}
+
+TEST_CASE("encode is strict about its JSON") {
+  auto refused = [](std::string_view in, const std::string& line) {
+    CAPTURE(in);
+    check_refused(run_cli({"encode", "-"}, in), line);
+  };
+  refused(R"({"create":["net"],"colour":1})", "json: $: unknown key \"colour\"");
+  refused(R"({"create":"net"})", "json: $.create: expected an array");
+  refused(R"({"create":["network"]})", "json: $.create[0]: unknown namespace kind \"network\"");
+  refused(R"({"create":["net","net"]})", "json: $.create[1]: net listed twice");
+  refused(R"({"join":[{"ns":"net"}]})", "json: $.join[0]: missing key \"path\"");
+  refused(R"({"join":[{"ns":"net","path":"/x","extra":1}]})", "json: $.join[0]: unknown key \"extra\"");
+  refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":-1,"count":1}]})",
+          "json: $.uid_map[0].outside: expected an integer in 0..4294967295");
+  refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":1.5,"count":1}]})",
+          "json: $.uid_map[0].outside: expected an integer in 0..4294967295");
+  refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":0,"count":0}]})",
+          "uid_map: line 1: count is 0");
+  refused(R"({"oom_score_adj":"5"})", "json: $.oom_score_adj: expected an integer in -1000..1000");
+  refused(R"({"oom_score_adj":1001})", "json: $.oom_score_adj: expected an integer in -1000..1000");
+  refused(R"({"setgroups":1})", "json: $.setgroups: expected true or false");
+  refused(R"({"uidmap_tool":7})", "json: $.uidmap_tool: expected a string");
+  refused(R"({"create":["time"],"time_offsets":[{"clock":"realtime","secs":1,"nanosecs":0}]})",
+          "json: $.time_offsets[0].clock: unknown clock \"realtime\"");
+  refused(R"({"mount_sources":["/a"]})", "mount_sources: runc >= 1.2 messages cannot carry mount sources");
+  refused(R"({"create":["net"],"join":[{"ns":"net","path":"/x"}]})",
+          "create: net both created and joined");
+  refused(R"([1,2])", "json: $: expected an object");
+  refused(R"({"create":)", "json: byte 10: incomplete JSON");
+  refused(R"({"create":["net"] "x":1})", "json: byte 18: syntax error");
+  refused(R"({"create":["net"]} junk)", "json: byte 19: extra data");
+}
+
+TEST_CASE("argument errors exit 2 with one line") {
+  auto r = run_cli({"decode", "--runc", "1.3", "x"});
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err == "nsentry: --runc: 1.3 not in {1.1,1.2}\n");
+  r = run_cli({"decode"});
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err == "nsentry: FILE is required\n");
+}
+
+TEST_CASE("plan_from_json inverts plan_to_json, missing keys mean empty values") {
+  nsentry::plan p;
+  p.create = nsentry::ns_set{nsentry::ns_kind::user, nsentry::ns_kind::mnt};
+  p.join = {{nsentry::ns_kind::net, "/run/netns/a"}};
+  p.uid_map = nsentry::id_map::parse("0 1000 1\n1 100000 65536\n").value();
+  p.gid_map = p.uid_map;
+  p.rootless_euid = true;
+  p.oom_score_adj = -17;
+  p.uidmap_tool = "/usr/bin/newuidmap";
+  p.mount_sources = std::vector<std::string>{"", "/src"};
+  auto back = nsentry::cli::plan_from_json(nsentry::cli::plan_to_json(p));
+  REQUIRE(back.has_value());
+  CHECK(back.value() == p);
+  auto empty = nsentry::cli::plan_from_json(json::object{});
+  REQUIRE(empty.has_value());
+  CHECK(empty.value() == nsentry::plan{});
+}

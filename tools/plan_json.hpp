@@ -1,0 +1,226 @@
+// tools/plan_json.hpp — nsentry::plan as JSON, the schema `nsentry decode` prints and
+// `nsentry encode` / `nsentry run --plan` read.
+//
+// {"create": ["user","mnt"], "join": [{"ns":"net","path":"/run/netns/x"}],
+//  "uid_map": [{"inside":0,"outside":100000,"count":65536}], "gid_map": [...],
+//  "setgroups": false, "rootless_euid": false, "oom_score_adj": -998 | null,
+//  "uidmap_tool": "/usr/bin/newuidmap" | null, "gidmap_tool": ... | null,
+//  "time_offsets": [{"clock":"monotonic","secs":172800,"nanosecs":0}],
+//  "mount_sources": ["/src", ""] | null}
+//
+// plan_to_json writes every key. plan_from_json is strict: unknown keys, wrong types, numbers
+// out of range, unknown kind or clock names and duplicate create entries are errors; a missing
+// key means its empty value (null, [], false). The result passes plan::validate().
+// Errors: errc::invalid_plan, step "json", detail "<JSON path>: <what>" ("$.uid_map[0].count:
+// expected an integer in 0..4294967295"); map and plan rule errors keep their own step.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nsentry/error.hpp"
+#include "nsentry/id_map.hpp"
+#include "nsentry/ns.hpp"
+#include "nsentry/plan.hpp"
+
+namespace nsentry::cli {
+
+inline boost::json::object plan_to_json(const plan& p) {
+  namespace json = boost::json;
+  auto map_json = [](const id_map& m) {
+    json::array a;
+    for (const auto& r : m.ranges())
+      a.push_back(json::object{{"inside", r.inside}, {"outside", r.outside}, {"count", r.count}});
+    return a;
+  };
+  auto opt_string = [](const std::optional<std::string>& s) -> json::value {
+    if (s) return json::string(*s);
+    return nullptr;
+  };
+  json::array create;
+  for (ns_kind k : p.create) create.push_back(json::string(name_of(k)));
+  json::array join;
+  for (const auto& j : p.join) join.push_back(json::object{{"ns", name_of(j.kind)}, {"path", j.path}});
+  json::array offsets;
+  for (const auto& t : p.time_offsets)
+    offsets.push_back(
+        json::object{{"clock", name_of(t.clock)}, {"secs", t.secs}, {"nanosecs", t.nanosecs}});
+  json::value mounts = nullptr;
+  if (p.mount_sources) {
+    json::array a;
+    for (const auto& s : *p.mount_sources) a.push_back(json::string(s));
+    mounts = std::move(a);
+  }
+  json::value oom = nullptr;
+  if (p.oom_score_adj) oom = *p.oom_score_adj;
+
+  json::object o;
+  o["create"] = std::move(create);
+  o["join"] = std::move(join);
+  o["uid_map"] = map_json(p.uid_map);
+  o["gid_map"] = map_json(p.gid_map);
+  o["setgroups"] = p.setgroups;
+  o["rootless_euid"] = p.rootless_euid;
+  o["oom_score_adj"] = std::move(oom);
+  o["uidmap_tool"] = opt_string(p.uidmap_tool);
+  o["gidmap_tool"] = opt_string(p.gidmap_tool);
+  o["time_offsets"] = std::move(offsets);
+  o["mount_sources"] = std::move(mounts);
+  return o;
+}
+
+namespace detail {
+
+inline error json_error(const std::string& where, std::string what) {
+  return nsentry_error(errc::invalid_plan, "json", where + ": " + std::move(what));
+}
+
+inline result<std::int64_t> json_int(const boost::json::value& v, const std::string& where,
+                                     std::int64_t lo, std::int64_t hi) {
+  if (v.is_int64() && v.get_int64() >= lo && v.get_int64() <= hi) return v.get_int64();
+  if (v.is_uint64() && hi >= 0 && v.get_uint64() <= static_cast<std::uint64_t>(hi))
+    return static_cast<std::int64_t>(v.get_uint64());
+  return json_error(where,
+                    "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+}
+
+inline result<std::string> json_str(const boost::json::value& v, const std::string& where) {
+  if (!v.is_string()) return json_error(where, "expected a string");
+  return std::string(v.get_string());
+}
+
+inline result<const boost::json::array*> json_arr(const boost::json::value& v,
+                                                  const std::string& where) {
+  if (!v.is_array()) return json_error(where, "expected an array");
+  return &v.get_array();
+}
+
+inline result<bool> json_bool(const boost::json::value& v, const std::string& where) {
+  if (!v.is_bool()) return json_error(where, "expected true or false");
+  return v.get_bool();
+}
+
+// Checks that `o` has only `keys` and that every one of them is present.
+inline result<const boost::json::object*> json_obj(const boost::json::value& v,
+                                                   const std::string& where,
+                                                   std::initializer_list<std::string_view> keys) {
+  if (!v.is_object()) return json_error(where, "expected an object");
+  const auto& o = v.get_object();
+  for (const auto& [k, _] : o) {
+    bool known = false;
+    for (auto key : keys) known = known || key == k;
+    if (!known) return json_error(where, "unknown key \"" + std::string(k) + "\"");
+  }
+  for (auto key : keys)
+    if (!o.contains(key)) return json_error(where, "missing key \"" + std::string(key) + "\"");
+  return &o;
+}
+
+inline result<id_map> json_map(const boost::json::value& v, const std::string& where,
+                               std::string_view which) {
+  NSENTRY_TRY(auto arr, json_arr(v, where));
+  std::vector<id_range> ranges;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    NSENTRY_TRY(auto o, json_obj((*arr)[i], at, {"inside", "outside", "count"}));
+    constexpr std::int64_t max32 = std::numeric_limits<std::uint32_t>::max();
+    NSENTRY_TRY(auto in, json_int(o->at("inside"), at + ".inside", 0, max32));
+    NSENTRY_TRY(auto out, json_int(o->at("outside"), at + ".outside", 0, max32));
+    NSENTRY_TRY(auto count, json_int(o->at("count"), at + ".count", 0, max32));
+    ranges.push_back({static_cast<std::uint32_t>(in), static_cast<std::uint32_t>(out),
+                      static_cast<std::uint32_t>(count)});
+  }
+  return id_map::from_ranges(std::move(ranges), which);
+}
+
+inline result<std::optional<std::string>> json_opt_str(const boost::json::value& v,
+                                                        const std::string& where) {
+  if (v.is_null()) return std::optional<std::string>{};
+  NSENTRY_TRY(auto s, json_str(v, where));
+  return std::optional<std::string>(std::move(s));
+}
+
+}  // namespace detail
+
+inline result<plan> plan_from_json(const boost::json::value& v) {
+  using namespace detail;
+  if (!v.is_object()) return json_error("$", "expected an object");
+  const auto& o = v.get_object();
+  static constexpr std::string_view keys[] = {
+      "create",       "join",        "uid_map",     "gid_map",      "setgroups",    "rootless_euid",
+      "oom_score_adj", "uidmap_tool", "gidmap_tool", "time_offsets", "mount_sources"};
+  for (const auto& [k, _] : o) {
+    bool known = false;
+    for (auto key : keys) known = known || key == k;
+    if (!known) return json_error("$", "unknown key \"" + std::string(k) + "\"");
+  }
+  plan p;
+  if (auto* c = o.if_contains("create")) {
+    NSENTRY_TRY(auto arr, json_arr(*c, "$.create"));
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string at = "$.create[" + std::to_string(i) + "]";
+      NSENTRY_TRY(auto name, json_str((*arr)[i], at));
+      auto k = ns_kind_from_name(name);
+      if (!k) return json_error(at, "unknown namespace kind \"" + name + "\"");
+      if (p.create.contains(*k)) return json_error(at, name + " listed twice");
+      p.create.insert(*k);
+    }
+  }
+  if (auto* j = o.if_contains("join")) {
+    NSENTRY_TRY(auto arr, json_arr(*j, "$.join"));
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string at = "$.join[" + std::to_string(i) + "]";
+      NSENTRY_TRY(auto jo, json_obj((*arr)[i], at, {"ns", "path"}));
+      NSENTRY_TRY(auto name, json_str(jo->at("ns"), at + ".ns"));
+      auto k = ns_kind_from_name(name);
+      if (!k) return json_error(at + ".ns", "unknown namespace kind \"" + name + "\"");
+      NSENTRY_TRY(auto path, json_str(jo->at("path"), at + ".path"));
+      p.join.push_back({*k, std::move(path)});
+    }
+  }
+  if (auto* m = o.if_contains("uid_map")) { NSENTRY_TRY(p.uid_map, json_map(*m, "$.uid_map", "uid_map")); }
+  if (auto* m = o.if_contains("gid_map")) { NSENTRY_TRY(p.gid_map, json_map(*m, "$.gid_map", "gid_map")); }
+  if (auto* b = o.if_contains("setgroups")) { NSENTRY_TRY(p.setgroups, json_bool(*b, "$.setgroups")); }
+  if (auto* b = o.if_contains("rootless_euid")) {
+    NSENTRY_TRY(p.rootless_euid, json_bool(*b, "$.rootless_euid"));
+  }
+  if (auto* n = o.if_contains("oom_score_adj"); n && !n->is_null()) {
+    NSENTRY_TRY(auto v, json_int(*n, "$.oom_score_adj", -1000, 1000));
+    p.oom_score_adj = static_cast<int>(v);
+  }
+  if (auto* s = o.if_contains("uidmap_tool")) { NSENTRY_TRY(p.uidmap_tool, json_opt_str(*s, "$.uidmap_tool")); }
+  if (auto* s = o.if_contains("gidmap_tool")) { NSENTRY_TRY(p.gidmap_tool, json_opt_str(*s, "$.gidmap_tool")); }
+  if (auto* t = o.if_contains("time_offsets")) {
+    NSENTRY_TRY(auto arr, json_arr(*t, "$.time_offsets"));
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string at = "$.time_offsets[" + std::to_string(i) + "]";
+      NSENTRY_TRY(auto to, json_obj((*arr)[i], at, {"clock", "secs", "nanosecs"}));
+      NSENTRY_TRY(auto name, json_str(to->at("clock"), at + ".clock"));
+      auto clock = time_clock_from_name(name);
+      if (!clock) return json_error(at + ".clock", "unknown clock \"" + name + "\"");
+      NSENTRY_TRY(auto secs, json_int(to->at("secs"), at + ".secs",
+                                      std::numeric_limits<std::int64_t>::min(),
+                                      std::numeric_limits<std::int64_t>::max()));
+      NSENTRY_TRY(auto ns, json_int(to->at("nanosecs"), at + ".nanosecs", 0, 999'999'999));
+      p.time_offsets.push_back({*clock, secs, ns});
+    }
+  }
+  if (auto* m = o.if_contains("mount_sources"); m && !m->is_null()) {
+    NSENTRY_TRY(auto arr, json_arr(*m, "$.mount_sources"));
+    std::vector<std::string> sources;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      NSENTRY_TRY(auto s, json_str((*arr)[i], "$.mount_sources[" + std::to_string(i) + "]"));
+      sources.push_back(std::move(s));
+    }
+    p.mount_sources = std::move(sources);
+  }
+  NSENTRY_TRY(p.validate());
+  return p;
+}
+
+}  // namespace nsentry::cli
