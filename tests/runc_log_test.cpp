@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstring>
@@ -303,4 +305,36 @@ TEST_CASE("real pipe, real pid: lines arrive whole and decode") {
   check_json(all.substr(nl + 1), "warning", "nsexec-1[" + pid + "]: two\nlines");
   CHECK(all.substr(nl + 1) ==
         "{\"level\":\"warning\", \"msg\": \"nsexec-1[" + pid + "]: two\\nlines\"}\n");
+}
+
+TEST_CASE("the pid is the writer's own, in its own pid namespace: pid 1 logs [1]") {
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  unique_fd r(fds[0]), w(fds[1]);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Not the test process: a new pid namespace applies to this process's next child.
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(10);
+    pid_t init = ::fork();
+    if (init < 0) ::_exit(11);
+    if (init == 0) {
+      logger l(w.get(), log_level::debug);
+      l.set_stage(2);
+      l.debug("inside");
+      ::_exit(0);
+    }
+    int st = 0;
+    if (::waitpid(init, &st, 0) != init) ::_exit(12);
+    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 13);
+  }
+  w.reset();
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  CHECK(got == "{\"level\":\"debug\", \"msg\": \"nsexec-2[1]: inside\"}\n");
 }
