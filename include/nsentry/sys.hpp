@@ -17,7 +17,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,6 +44,12 @@
 #endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL  // Linux >= 5.7
+#endif
+#ifndef SYS_execveat
+#define SYS_execveat 322  // x86-64; Linux >= 3.19
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux >= 6.3 (vm.memfd_noexec); EINVAL before
 #endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -90,6 +98,12 @@ struct table {
   int (*prctl)(int option, unsigned long a2, unsigned long a3, unsigned long a4,
                unsigned long a5);
   int (*execve)(const char* path, char* const argv[], char* const envp[]);
+  pid_t (*getpid)();  // the caller's pid in its own pid namespace, never cached
+  int (*memfd_create)(const char* name, unsigned flags);
+  int (*add_seals)(int fd, int seals);  // fcntl(F_ADD_SEALS)
+  int (*get_seals)(int fd);             // fcntl(F_GET_SEALS)
+  ssize_t (*sendfile)(int out_fd, int in_fd, off_t* offset, size_t n);
+  int (*execveat)(int dirfd, const char* path, char* const argv[], char* const envp[], int flags);
 };
 
 namespace detail {
@@ -130,6 +144,16 @@ inline int real_prctl(int o, unsigned long a, unsigned long b, unsigned long c, 
   return ::prctl(o, a, b, c, d);
 }
 inline int real_execve(const char* p, char* const a[], char* const e[]) { return ::execve(p, a, e); }
+inline pid_t real_getpid() { return static_cast<pid_t>(::syscall(SYS_getpid)); }
+inline int real_memfd_create(const char* n, unsigned f) {
+  return static_cast<int>(::syscall(SYS_memfd_create, n, f));
+}
+inline int real_add_seals(int fd, int s) { return ::fcntl(fd, F_ADD_SEALS, s); }
+inline int real_get_seals(int fd) { return ::fcntl(fd, F_GET_SEALS); }
+inline ssize_t real_sendfile(int o, int i, off_t* off, size_t n) { return ::sendfile(o, i, off, n); }
+inline int real_execveat(int d, const char* p, char* const a[], char* const e[], int f) {
+  return static_cast<int>(::syscall(SYS_execveat, d, p, a, e, f));
+}
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -140,7 +164,9 @@ inline constexpr table real_calls{
     detail::real_pidfd_open, detail::real_pidfd_send_signal, detail::real_kill,
     detail::real_waitid,     detail::real_setresuid, detail::real_setresgid,
     detail::real_setgroups,  detail::real_setsid,    detail::real_chdir,
-    detail::real_prctl,      detail::real_execve,
+    detail::real_prctl,      detail::real_execve,    detail::real_getpid,
+    detail::real_memfd_create, detail::real_add_seals, detail::real_get_seals,
+    detail::real_sendfile,   detail::real_execveat,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.

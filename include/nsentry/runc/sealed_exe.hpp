@@ -1,0 +1,127 @@
+// nsentry/runc/sealed_exe.hpp — run from a sealed in-memory copy of our own binary.
+//
+// Why (CVE-2019-5736 class): a runc init joins the container's namespaces while its
+// /proc/self/exe still names the host binary. A process in the container can open
+// /proc/<init>/exe and, once the init has exec'd the container's process, write through it to
+// overwrite the host's runtime binary. Re-executing first from a memfd copy sealed against
+// writing, growing and shrinking (and against removing the seals) leaves nothing on the host
+// reachable through /proc/<pid>/exe, and the copy itself cannot be modified.
+//
+// `reexec_sealed(argv, envp)` does this once: if /proc/self/exe already carries all four seals
+// (F_GET_SEALS), it returns success at once — that check is the loop guard, so no marker
+// variable leaks into the container's environment. Otherwise it copies /proc/self/exe into
+// memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC), seals it, and execveat(AT_EMPTY_PATH)s
+// it with the given argv/envp; it returns only on failure.
+//
+// Kernel: memfd_create and sealing >= 3.17, execveat >= 3.19. MFD_EXEC exists from 6.3 (with
+// vm.memfd_noexec); older kernels reject it with EINVAL, and then the memfd is created without it
+// (it is executable by default there). vm.memfd_noexec=2 forbids executable memfds: the result
+// is an error, not a silent fallback to the unsealed binary. Needs /proc mounted. No privilege.
+//
+// Contract: call it single-threaded (exec replaces the whole process), before anything else
+// has happened, e.g. first thing in an ELF constructor, whose (argc, argv, envp) arguments glibc
+// provides. The memfd is close-on-exec, so the new image does not inherit a descriptor to it.
+// Parent-side code (errors allocate); not for use between clone and exec.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "nsentry/error.hpp"
+#include "nsentry/fd.hpp"
+#include "nsentry/sys.hpp"
+
+namespace nsentry::runc {
+
+inline constexpr int exe_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+inline constexpr const char* self_exe_path = "/proc/self/exe";
+
+// Whether `fd` carries all four seals. A file that cannot carry seals (not a memfd/shmem file:
+// F_GET_SEALS fails with EINVAL) is simply not sealed.
+inline result<bool> has_exe_seals(int fd) {
+  int seals = sys::calls.get_seals(fd);
+  if (seals == -1) {
+    if (errno == EINVAL) return false;
+    return posix_error("fcntl(F_GET_SEALS)");
+  }
+  return (seals & exe_seals) == exe_seals;
+}
+
+// Whether the running image is already a sealed copy.
+inline result<bool> running_sealed() {
+  NSENTRY_TRY(auto exe, open_file(self_exe_path, O_RDONLY));
+  auto sealed = has_exe_seals(exe.get());
+  if (!sealed) return with_path(std::move(sealed).error(), self_exe_path);
+  return sealed.value();
+}
+
+namespace detail {
+
+inline result<void> copy_with_read_write(int in, int out) {
+  char buf[64 * 1024];
+  for (;;) {
+    NSENTRY_TRY(std::size_t n, read_some(in, std::as_writable_bytes(std::span(buf))));
+    if (n == 0) return success();
+    NSENTRY_TRY(write_all(out, std::as_bytes(std::span(buf, n))));
+  }
+}
+
+// Copies all of `in` (a regular file of `size` bytes) to the start of `out`. sendfile keeps
+// the copy in the kernel; read/write covers kernels or files where it is refused.
+inline result<void> copy_file(int in, int out, off_t size) {
+  off_t done = 0;
+  while (done < size) {
+    ssize_t n = sys::calls.sendfile(out, in, nullptr, static_cast<std::size_t>(size - done));
+    if (n > 0) {
+      done += n;
+      continue;
+    }
+    if (n == 0) break;  // the file shrank under us: caught by the size check below
+    if (errno == EINTR) continue;
+    if ((errno == EINVAL || errno == ENOSYS) && done == 0) return copy_with_read_write(in, out);
+    return posix_error("sendfile");
+  }
+  return success();
+}
+
+}  // namespace detail
+
+// A new memfd holding a copy of /proc/self/exe, sealed with `exe_seals`, O_CLOEXEC.
+inline result<unique_fd> sealed_copy_of_self() {
+  NSENTRY_TRY(auto exe, open_file(self_exe_path, O_RDONLY));
+  struct stat st {};
+  if (sys::calls.fstat(exe.get(), &st) == -1) return posix_error("fstat", self_exe_path);
+
+  constexpr unsigned base = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+  int fd = sys::calls.memfd_create("nsentry-runc-init", base | MFD_EXEC);
+  if (fd == -1 && errno == EINVAL) fd = sys::calls.memfd_create("nsentry-runc-init", base);
+  if (fd == -1) return posix_error("memfd_create");
+  unique_fd mem(fd);
+
+  if (auto c = detail::copy_file(exe.get(), mem.get(), st.st_size); !c)
+    return with_path(std::move(c).error(), self_exe_path);
+  struct stat copied {};
+  if (sys::calls.fstat(mem.get(), &copied) == -1) return posix_error("fstat", "memfd");
+  if (copied.st_size != st.st_size)
+    return nsentry_error(errc::usage, "copy /proc/self/exe",
+                         "copied " + std::to_string(copied.st_size) + " of " +
+                             std::to_string(st.st_size) + " bytes");
+  if (sys::calls.add_seals(mem.get(), exe_seals) == -1) return posix_error("fcntl(F_ADD_SEALS)");
+  return mem;
+}
+
+// Re-executes from a sealed copy unless already running from one (then: success at once).
+// `argv`/`envp` are passed to the new image unchanged. Returns only on failure.
+inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
+  NSENTRY_TRY(bool sealed, running_sealed());
+  if (sealed) return success();
+  NSENTRY_TRY(auto mem, sealed_copy_of_self());
+  sys::calls.execveat(mem.get(), "", argv, envp, AT_EMPTY_PATH);
+  return posix_error("execveat");
+}
+
+}  // namespace nsentry::runc
