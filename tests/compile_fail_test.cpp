@@ -69,3 +69,5 @@ TEST_CASE("ns_set from a run-time int does not compile") { check_snippet("ns_set
 TEST_CASE("thread-scoped set with user_ns does not compile") { check_snippet("thread_scoped_user"); }
 TEST_CASE("thread-scoped set with time_ns does not compile") { check_snippet("thread_scoped_time"); }
 TEST_CASE("unique_fd copy does not compile") { check_snippet("unique_fd_copy"); }
+TEST_CASE("enter_scoped<user_ns> does not compile") { check_snippet("enter_scoped_user"); }
+TEST_CASE("enter_scoped<time_ns> does not compile") { check_snippet("enter_scoped_time"); }

@@ -7,12 +7,10 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/fd.hpp"
@@ -22,29 +20,6 @@
 namespace nsentry::cli {
 
 namespace codec_detail {
-
-// Reads all of FILE (or stdin for "-"), refusing more than `limit` bytes.
-inline result<std::vector<std::byte>> read_input(const std::string& file, std::size_t limit) {
-  unique_fd owned;
-  int fd = STDIN_FILENO;
-  if (file != "-") {
-    NSENTRY_TRY(owned, open_file(file, O_RDONLY));
-    fd = owned.get();
-  }
-  std::vector<std::byte> out;
-  std::byte chunk[65536];
-  for (;;) {
-    auto n = read_some(fd, chunk);
-    if (!n) return with_path(std::move(n).error(), file == "-" ? "stdin" : file);
-    if (n.value() == 0) break;
-    out.insert(out.end(), chunk, chunk + n.value());
-    if (out.size() > limit)
-      return nsentry_error(errc::usage, "read", (file == "-" ? "stdin" : file) +
-                                                    " is over the limit of " +
-                                                    std::to_string(limit) + " bytes");
-  }
-  return out;
-}
 
 // The one stderr line. A malformed message's detail already says where ("attribute 27283 at
 // offset 24: ..."); other nsentry errors say which field; errno errors say which file.
@@ -58,10 +33,6 @@ inline std::string describe(const error& e) {
 inline int fail(const error& e) {
   report(describe(e));
   return bad_input;
-}
-
-inline runc_protocol protocol_of(const std::string& v) {
-  return v == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
 }
 
 inline int decode(const std::string& file, const std::string& runc) {
@@ -78,15 +49,7 @@ inline int decode(const std::string& file, const std::string& runc) {
 inline int encode(const std::string& file, const std::string& runc) {
   auto bytes = read_input(file, bootstrap::default_max_size);
   if (!bytes) return fail(bytes.error());
-  boost::system::error_code ec;
-  const auto& b = bytes.value();
-  boost::json::stream_parser parser;
-  std::size_t used = parser.write(reinterpret_cast<const char*>(b.data()), b.size(), ec);
-  if (!ec) parser.finish(ec);
-  if (ec)
-    return fail(nsentry_error(errc::invalid_plan, "json",
-                              "byte " + std::to_string(used) + ": " + ec.message()));
-  auto p = plan_from_json(parser.release());
+  auto p = plan_from_json_bytes(bytes.value());
   if (!p) return fail(p.error());
   auto msg = bootstrap::encode(p.value(), protocol_of(runc));
   if (!msg) return fail(msg.error());

@@ -1,10 +1,17 @@
 // tools/common.hpp — what every nsentry subcommand shares: exit codes and the error line.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstddef>
 #include <cstdio>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "nsentry/error.hpp"
+#include "nsentry/fd.hpp"
 
 namespace nsentry::cli {
 
@@ -21,5 +28,28 @@ inline void report(std::string_view what) {
 }
 
 inline void report(const error& e) { report(e.message()); }
+
+// Reads all of FILE (or stdin for "-"), refusing more than `limit` bytes.
+inline result<std::vector<std::byte>> read_input(const std::string& file, std::size_t limit) {
+  unique_fd owned;
+  int fd = STDIN_FILENO;
+  if (file != "-") {
+    NSENTRY_TRY(owned, open_file(file, O_RDONLY));
+    fd = owned.get();
+  }
+  std::vector<std::byte> out;
+  std::byte chunk[65536];
+  for (;;) {
+    auto n = read_some(fd, chunk);
+    if (!n) return with_path(std::move(n).error(), file == "-" ? "stdin" : file);
+    if (n.value() == 0) break;
+    out.insert(out.end(), chunk, chunk + n.value());
+    if (out.size() > limit)
+      return nsentry_error(errc::usage, "read", (file == "-" ? "stdin" : file) +
+                                                    " is over the limit of " +
+                                                    std::to_string(limit) + " bytes");
+  }
+  return out;
+}
 
 }  // namespace nsentry::cli

@@ -1,10 +1,192 @@
 // tools/exec_commands.hpp — `nsentry enter` and `nsentry run`.
+//
+//   nsentry enter -t PID [--all | --user --mnt ...] [--ns KIND=PATH ...] [--wd DIR] [--] CMD...
+//   nsentry run (--plan FILE.json | --bootstrap FILE [--runc 1.1|1.2]) [--] CMD...
+//
+// Exit status: CMD's own (128+signal if it was killed); 125 when nsentry fails (one line on
+// stderr naming the step, namespace, path and errno); 126 when CMD cannot be executed; 127
+// when it is not found.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsentry/child.hpp"
+#include "nsentry/executor.hpp"
+#include "nsentry/join.hpp"
+#include "nsentry/plan.hpp"
+#include "tools/common.hpp"
+#include "tools/plan_json.hpp"
+
 namespace nsentry::cli {
 
-inline void add_exec_commands(CLI::App&, int&) {}
+// --- plan input --------------------------------------------------------------------------------
+
+// `run`'s plan: a JSON file (--plan, the schema `nsentry decode` prints) or a runc bootstrap
+// message (--bootstrap). Errors name the file.
+inline result<plan> load_plan(const std::string& json_file, const std::string& bootstrap_file,
+                              runc_protocol protocol) {
+  const std::string& file = json_file.empty() ? bootstrap_file : json_file;
+  NSENTRY_TRY(auto bytes, read_input(file, bootstrap::default_max_size));
+  auto p = json_file.empty() ? bootstrap::parse(bytes, protocol) : plan_from_json_bytes(bytes);
+  if (!p && p.error().path.empty()) return with_path(std::move(p).error(), file);
+  return p;
+}
+
+// --- shared ------------------------------------------------------------------------------------
+
+// The exit status for a failure: 126/127 for the command's exec, else 125.
+inline int fail(const error& e) {
+  report(e);
+  if (e.step == "exec" && e.code.category() == std::generic_category())
+    return e.code.value() == ENOENT || e.code.value() == ENOTDIR ? not_found : cannot_execute;
+  return nsentry_failed;
+}
+
+inline int wait_status(child& c) {
+  auto st = c.wait();
+  if (!st) return fail(st.error());
+  return st.value().shell_status();
+}
+
+// --- enter ---------------------------------------------------------------------------------
+
+struct enter_args {
+  pid_t target = 0;
+  bool all = false;
+  std::array<bool, ns_kind_count> kinds{};
+  std::vector<std::string> paths;  // KIND=PATH
+  std::string wd;
+  std::vector<std::string> cmd;
+};
+
+// --all: every namespace of the target that differs from ours (as util-linux nsenter -a).
+inline result<ns_set> differing_namespaces(pid_t pid) {
+  ns_set out;
+  for (ns_kind k : all_ns_kinds) {
+    if (k == ns_kind::time && !kernel_has(feature::time_namespace)) continue;
+    struct stat theirs {}, ours {};
+    auto path = proc_ns_path(pid, k);
+    if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1)
+      return with_kind(with_pid(posix_error("stat", path), pid), k);
+    auto self = "/proc/self/ns/" + std::string(name_of(k));
+    if (sys::calls.fstatat(AT_FDCWD, self.c_str(), &ours, 0) == -1)
+      return with_kind(posix_error("stat", self), k);
+    if (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev) out.insert(k);
+  }
+  return out;
+}
+
+inline int run_enter(const enter_args& a) {
+  ns_set by_pid;
+  for (ns_kind k : all_ns_kinds)
+    if (a.kinds[static_cast<std::size_t>(k)]) by_pid.insert(k);
+  if (a.all) {
+    if (a.target == 0) return fail(nsentry_error(errc::usage, "enter", "--all needs -t PID"));
+    auto d = differing_namespaces(a.target);
+    if (!d) return fail(d.error());
+    by_pid |= d.value();
+  }
+  std::vector<ns_join> joins;
+  for (const auto& kp : a.paths) {
+    auto eq = kp.find('=');
+    auto kind = ns_kind_from_name(std::string_view(kp).substr(0, eq));
+    if (eq == std::string::npos || !kind || eq + 1 == kp.size())
+      return fail(nsentry_error(errc::usage, "--ns", "expected KIND=PATH, got \"" + kp + "\""));
+    joins.push_back({*kind, kp.substr(eq + 1)});
+    by_pid.erase(*kind);  // an explicit path wins over -t for its kind
+  }
+  if (!by_pid.empty() && a.target == 0)
+    return fail(nsentry_error(errc::usage, "enter", "namespace flags need -t PID"));
+  if (by_pid.empty() && joins.empty())
+    return fail(nsentry_error(errc::usage, "enter", "no namespace to enter"));
+
+  auto cmd = exec_spec::make(a.cmd, std::nullopt,
+                             a.wd.empty() ? std::nullopt : std::optional<std::string>(a.wd));
+  if (!cmd) return fail(cmd.error());
+  // Open the paths (and our own ns directory) before joining anything: a joined mount
+  // namespace must not change what they name.
+  auto opened = opened_namespaces::open(joins);
+  if (!opened) return fail(opened.error());
+  unique_fd self(open_self_ns_dir());
+  if (!self) return fail(posix_error("open", "/proc/thread-self/ns"));
+  if (auto r = join_pid(a.target, by_pid); !r) return fail(r.error());
+  if (auto r = opened.value().join(self.get()); !r) return fail(r.error());
+
+  ns_set entered = by_pid | opened.value().kinds();
+  if (children_only_kinds(entered).empty()) {
+    auto f = cmd.value().exec();  // returns only on failure
+    return fail(with_path(error_from(f), a.cmd.front()));
+  }
+  spawn_options so;
+  so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
+  auto c = spawn_exec(cmd.value(), so);
+  if (!c) return fail(c.error());
+  return wait_status(c.value());
+}
+
+// --- run ---------------------------------------------------------------------------------------
+
+struct run_args {
+  std::string plan_file;
+  std::string bootstrap_file;
+  std::string runc = "1.2";
+  std::vector<std::string> cmd;
+};
+
+inline int run_run(const run_args& a) {
+  auto p = load_plan(a.plan_file, a.bootstrap_file, protocol_of(a.runc));
+  if (!p) return fail(p.error());
+  auto cmd = exec_spec::make(a.cmd);
+  if (!cmd) return fail(cmd.error());
+  auto c = run_plan(p.value(), cmd.value());
+  if (!c) return fail(c.error());
+  return wait_status(c.value());
+}
+
+inline void add_exec_commands(CLI::App& app, int& status) {
+  auto enter = std::make_shared<enter_args>();
+  auto* e = app.add_subcommand("enter", "enter a process's namespaces and run a command");
+  e->add_option("-t,--target", enter->target, "the target process")->check(CLI::Range(1, std::numeric_limits<int>::max()));
+  e->add_flag("-a,--all", enter->all, "every namespace of the target that differs from ours");
+  for (ns_kind k : all_ns_kinds) {
+    auto name = "--" + std::string(name_of(k));
+    e->add_flag(name, enter->kinds[static_cast<std::size_t>(k)],
+                "the target's " + std::string(name_of(k)) + " namespace");
+  }
+  e->add_option("--ns", enter->paths, "KIND=PATH: a namespace file to join (repeatable)")
+      ->allow_extra_args(false);
+  e->add_option("--wd", enter->wd, "working directory for the command");
+  e->add_option("cmd", enter->cmd, "CMD [ARGS...] (after an optional --)")->required();
+  e->positionals_at_end();  // everything from CMD on is CMD's, options included
+  e->callback([enter, &status] { status = run_enter(*enter); });
+
+  auto run = std::make_shared<run_args>();
+  auto* r = app.add_subcommand("run", "carry out a plan and run a command in it");
+  auto* plan_opt =
+      r->add_option("--plan", run->plan_file, "a JSON plan (as `nsentry decode` prints), - for stdin");
+  auto* boot_opt =
+      r->add_option("--bootstrap", run->bootstrap_file, "a runc bootstrap message, - for stdin");
+  plan_opt->excludes(boot_opt);
+  boot_opt->excludes(plan_opt);
+  r->add_option("--runc", run->runc, "runc protocol of --bootstrap (1.1 or 1.2)")
+      ->check(CLI::IsMember({"1.1", "1.2"}))
+      ->needs(boot_opt);
+  r->add_option("cmd", run->cmd, "CMD [ARGS...] (after an optional --)")->required();
+  r->positionals_at_end();
+  r->callback([run, &status] {
+    if (run->plan_file.empty() && run->bootstrap_file.empty()) {
+      report("run: one of --plan or --bootstrap is required");
+      status = nsentry_failed;
+      return;
+    }
+    status = run_run(*run);
+  });
+}
 
 }  // namespace nsentry::cli

@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     nsentry::cli::report(e.what());
+    // Commands that run CMD keep CMD's exit statuses free: their own failures are 125.
+    for (const auto* sub : app.get_subcommands())
+      if (sub->get_name() != "decode" && sub->get_name() != "encode")
+        return nsentry::cli::nsentry_failed;
     return nsentry::cli::bad_input;
   }
   return status;

@@ -19,10 +19,12 @@
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/id_map.hpp"
 #include "nsentry/ns.hpp"
@@ -221,6 +223,23 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
   }
   NSENTRY_TRY(p.validate());
   return p;
+}
+
+// JSON text -> plan; a syntax error names its byte offset.
+inline result<plan> plan_from_json_bytes(std::span<const std::byte> bytes) {
+  boost::system::error_code ec;
+  boost::json::stream_parser parser;
+  std::size_t used = parser.write(reinterpret_cast<const char*>(bytes.data()), bytes.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec)
+    return nsentry_error(errc::invalid_plan, "json",
+                         "byte " + std::to_string(used) + ": " + ec.message());
+  return plan_from_json(parser.release());
+}
+
+// The --runc option's value (checked by CLI11 to be 1.1 or 1.2).
+inline runc_protocol protocol_of(const std::string& v) {
+  return v == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
 }
 
 }  // namespace nsentry::cli

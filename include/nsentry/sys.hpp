@@ -14,6 +14,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -104,6 +105,13 @@ struct table {
   int (*get_seals)(int fd);             // fcntl(F_GET_SEALS)
   ssize_t (*sendfile)(int out_fd, int in_fd, off_t* offset, size_t n);
   int (*execveat)(int dirfd, const char* path, char* const argv[], char* const envp[], int flags);
+  // glibc clone(3): runs fn on `stack` in the child. The one way to clone with CLONE_VM and a
+  // separate stack from C++ (the raw syscall would return into the parent's frames).
+  int (*clone)(int (*fn)(void*), void* stack, int flags, void* arg, int* parent_tid);
+  int (*fstatat)(int dirfd, const char* path, struct stat* st, int flags);
+  int (*sigaction)(int sig, const struct sigaction* act, struct sigaction* old);
+  int (*thread_sigmask)(int how, const sigset_t* set, sigset_t* old);  // this thread; -1 + errno
+  int (*fchdir)(int fd);
 };
 
 namespace detail {
@@ -154,6 +162,22 @@ inline ssize_t real_sendfile(int o, int i, off_t* off, size_t n) { return ::send
 inline int real_execveat(int d, const char* p, char* const a[], char* const e[], int f) {
   return static_cast<int>(::syscall(SYS_execveat, d, p, a, e, f));
 }
+inline int real_clone(int (*fn)(void*), void* stack, int flags, void* arg, int* ptid) {
+  return ::clone(fn, stack, flags, arg, ptid);
+}
+inline int real_fstatat(int d, const char* p, struct stat* st, int f) {
+  return ::fstatat(d, p, st, f);
+}
+inline int real_sigaction(int sig, const struct sigaction* a, struct sigaction* o) {
+  return ::sigaction(sig, a, o);
+}
+inline int real_thread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  int e = ::pthread_sigmask(how, set, old);
+  if (e == 0) return 0;
+  errno = e;
+  return -1;
+}
+inline int real_fchdir(int fd) { return ::fchdir(fd); }
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -166,7 +190,9 @@ inline constexpr table real_calls{
     detail::real_setgroups,  detail::real_setsid,    detail::real_chdir,
     detail::real_prctl,      detail::real_execve,    detail::real_getpid,
     detail::real_memfd_create, detail::real_add_seals, detail::real_get_seals,
-    detail::real_sendfile,   detail::real_execveat,
+    detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
+    detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
+    detail::real_fchdir,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.

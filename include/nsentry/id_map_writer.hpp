@@ -1,0 +1,92 @@
+// nsentry/id_map_writer.hpp — writing a child's uid/gid maps from the parent side.
+//
+// Order (the kernel's rules): setgroups "deny" first when required (an unprivileged writer may
+// map gids only after it), then uid_map, then gid_map. A direct write refused with EPERM (an
+// unprivileged parent mapping more than its own id) falls back to the setuid helpers
+// newuidmap/newgidmap (Debian's uidmap package), which check /etc/subuid and /etc/subgid. The
+// helper's argv carries every range (`newuidmap <pid> <inside> <outside> <count> ...`); a helper
+// killed by a signal or exiting non-zero is an error naming the tool and its status.
+//
+// Contracts: parent side (allocates; spawns the helper); thread-safe; each map can be written
+// once per namespace, before any process relies on it (Linux >= 4.15 for more than 5 ranges).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsentry/child.hpp"
+#include "nsentry/error.hpp"
+#include "nsentry/fd.hpp"
+#include "nsentry/id_map.hpp"
+
+namespace nsentry {
+
+struct id_map_request {
+  id_map uid_map;
+  id_map gid_map;
+  bool deny_setgroups = false;             // write "deny" to setgroups before the maps
+  std::optional<std::string> uidmap_tool;  // the fallback for uid_map; default "newuidmap"
+  std::optional<std::string> gidmap_tool;  // for gid_map; default "newgidmap"
+};
+
+namespace detail {
+
+inline std::string proc_file(pid_t pid, std::string_view name) {
+  return "/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/" +
+         std::string(name);
+}
+
+// Runs `tool pid ranges...` and turns anything but exit 0 into an error naming it.
+inline result<void> run_map_tool(std::string_view which, const std::string& tool, pid_t pid,
+                                 const id_map& map) {
+  std::vector<std::string> argv{tool, std::to_string(pid == 0 ? ::getpid() : pid)};
+  for (const auto& r : map.ranges()) {
+    argv.push_back(std::to_string(r.inside));
+    argv.push_back(std::to_string(r.outside));
+    argv.push_back(std::to_string(r.count));
+  }
+  auto cmd = exec_spec::make(std::move(argv));
+  if (!cmd) return with_step(std::move(cmd).error(), which);
+  auto c = spawn_exec(cmd.value());
+  if (!c) {
+    error e = std::move(c).error();
+    e.detail = "running " + tool;
+    return e;
+  }
+  NSENTRY_TRY(auto st, c.value().wait());
+  if (st.signal)
+    return error{make_error_code(errc::child_failed), which, {}, tool, pid,
+                 "killed by signal " + std::to_string(st.signal)};
+  if (st.code != 0)
+    return error{make_error_code(errc::child_failed), which, {}, tool, pid,
+                 "exited with status " + std::to_string(st.code)};
+  return success();
+}
+
+inline result<void> write_map(std::string_view which, pid_t pid, const id_map& map,
+                              const std::optional<std::string>& tool,
+                              std::string_view default_tool) {
+  if (map.empty()) return success();
+  auto path = proc_file(pid, which);
+  auto direct = write_file(path, map.format());
+  if (direct) return success();
+  if (direct.error() != std::errc::operation_not_permitted)
+    return with_step(std::move(direct).error(), which);
+  return run_map_tool(which, tool ? *tool : std::string(default_tool), pid, map);
+}
+
+}  // namespace detail
+
+// Writes the maps of process `pid` (0: the calling process, for a single self-mapping range).
+inline result<void> write_id_maps(pid_t pid, const id_map_request& req) {
+  if (req.deny_setgroups) {
+    auto r = write_file(detail::proc_file(pid, "setgroups"), "deny");
+    if (!r) return with_step(std::move(r).error(), "setgroups");
+  }
+  NSENTRY_TRY(detail::write_map("uid_map", pid, req.uid_map, req.uidmap_tool, "newuidmap"));
+  NSENTRY_TRY(detail::write_map("gid_map", pid, req.gid_map, req.gidmap_tool, "newgidmap"));
+  return success();
+}
+
+}  // namespace nsentry

@@ -1,0 +1,232 @@
+// spawn / child / exec_spec against the real kernel: statuses, the error channel, the
+// fallbacks (clone3 ENOSYS, clone without CLONE_PIDFD, no pidfd_open), no leaks, no zombies.
+#include "nsentry/child.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "tests/exec_test_util.hpp"
+
+using namespace nsentry;
+using namespace testutil;
+
+namespace {
+
+exec_spec cmd(std::vector<std::string> argv) {
+  auto s = exec_spec::make(std::move(argv));
+  REQUIRE(s);
+  return std::move(s).value();
+}
+
+exit_status run(const exec_spec& c, spawn_options o = {}) {
+  auto ch = spawn_exec(c, o);
+  REQUIRE(ch);
+  CHECK(ch.value().fd() >= 0);
+  auto st = ch.value().wait();
+  REQUIRE(st);
+  return st.value();
+}
+
+}  // namespace
+
+TEST_CASE("spawn_exec: exit codes and signals come back from wait(), both spawn paths") {
+  for (bool share : {true, false}) {
+    CAPTURE(share);
+    spawn_options o;
+    o.share_memory = share;
+    CHECK(run(cmd({"true"}), o) == exit_status{0, 0});
+    CHECK(run(cmd({"sh", "-c", "exit 42"}), o) == exit_status{42, 0});
+    auto killed = run(cmd({"sh", "-c", "kill -TERM $$"}), o);
+    CHECK(killed.signal == SIGTERM);
+    CHECK(killed.shell_status() == 128 + SIGTERM);
+  }
+}
+
+TEST_CASE("exec_spec: PATH search, argv passed through, workdir applied") {
+  auto s = exec_spec::make({"sh", "-c", "test \"$(pwd)\" = /tmp && test \"$0\" = x", "x"},
+                           std::nullopt, std::string("/tmp"));
+  REQUIRE(s);
+  CHECK(s.value().candidates().size() > 1);
+  CHECK(run(s.value()).success());
+  CHECK_FALSE(exec_spec::make({}));
+  CHECK(exec_spec::make({""}).error() == errc::usage);
+}
+
+TEST_CASE("a command that is missing or not executable is an exec error; nothing leaks") {
+  int fds = count_fds(), kids = count_children();
+  for (bool share : {true, false}) {
+    spawn_options o;
+    o.share_memory = share;
+    auto missing = spawn_exec(cmd({"/nonexistent/nsentry-cmd"}), o);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error() == std::errc::no_such_file_or_directory);
+    CHECK(missing.error().step == "exec");
+    CHECK(missing.error().path == "/nonexistent/nsentry-cmd");
+    auto not_exec = spawn_exec(cmd({"/etc/passwd"}), o);
+    REQUIRE_FALSE(not_exec);
+    CHECK(not_exec.error() == std::errc::permission_denied);
+    auto bad_wd = exec_spec::make({"true"}, std::nullopt, std::string("/nonexistent-dir"));
+    REQUIRE(bad_wd);
+    auto c = spawn_exec(bad_wd.value(), o);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().step == "chdir");
+    CHECK(c.error() == std::errc::no_such_file_or_directory);
+  }
+  CHECK(child_exit_code(child_failure::at(child_step::exec, ENOENT)) == 127);
+  CHECK(child_exit_code(child_failure::at(child_step::exec, EACCES)) == 126);
+  CHECK(child_exit_code(child_failure::at(child_step::setns, EPERM)) == 125);
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
+}
+
+TEST_CASE("a child dropped without wait() is killed and reaped") {
+  int fds = count_fds(), kids = count_children();
+  pid_t pid;
+  {
+    auto c = spawn_exec(cmd({"sleep", "600"}));
+    REQUIRE(c);
+    pid = c.value().pid();
+    CHECK(count_children() == kids + 1);
+    child moved = std::move(c).value();
+    CHECK(moved.pid() == pid);
+  }
+  CHECK(count_children() == kids);
+  CHECK(::kill(pid, 0) == -1);  // reaped: the pid is gone (not a zombie)
+  CHECK(count_fds() == fds);
+}
+
+TEST_CASE("clone3 ENOSYS falls back to fork + pidfd_open; clone without CLONE_PIDFD too") {
+  int fds = count_fds(), kids = count_children();
+  {
+    sys::scoped_override o{&sys::table::clone3, [](sys::clone_args*, size_t) -> long {
+                             errno = ENOSYS;
+                             return -1;
+                           }};
+    spawn_options so;
+    so.share_memory = false;
+    CHECK(run(cmd({"sh", "-c", "exit 5"}), so).code == 5);
+    auto bad = spawn_exec(cmd({"/nonexistent"}), so);
+    CHECK(bad.error() == std::errc::no_such_file_or_directory);
+  }
+  {
+    static int calls = 0;
+    calls = 0;
+    sys::scoped_override o{&sys::table::clone,
+                           [](int (*fn)(void*), void* stack, int flags, void* arg, int* ptid) {
+                             ++calls;
+                             if (flags & CLONE_PIDFD) {
+                               errno = EINVAL;
+                               return -1;
+                             }
+                             return sys::real_calls.clone(fn, stack, flags, arg, ptid);
+                           }};
+    CHECK(run(cmd({"sh", "-c", "exit 6"})).code == 6);
+    CHECK(calls == 2);
+  }
+  {
+    // No pidfds at all (Linux < 5.2): the handle falls back to the bare pid.
+    sys::scoped_override o{&sys::table::clone,
+                           [](int (*fn)(void*), void* stack, int flags, void* arg, int* ptid) {
+                             if (flags & CLONE_PIDFD) {
+                               errno = EINVAL;
+                               return -1;
+                             }
+                             return sys::real_calls.clone(fn, stack, flags, arg, ptid);
+                           }};
+    sys::scoped_override p{&sys::table::pidfd_open, [](pid_t, unsigned) {
+                             errno = ENOSYS;
+                             return -1;
+                           }};
+    auto c = spawn_exec(cmd({"sh", "-c", "exit 9"}));
+    REQUIRE(c);
+    CHECK(c.value().fd() == -1);
+    auto st = c.value().wait();
+    REQUIRE(st);
+    CHECK(st.value().code == 9);
+    auto dropped = spawn_exec(cmd({"sleep", "600"}));
+    REQUIRE(dropped);
+  }
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
+}
+
+TEST_CASE("clone failures are errors and leave nothing behind") {
+  int fds = count_fds(), kids = count_children();
+  sys::scoped_override o{&sys::table::clone, [](int (*)(void*), void*, int, void*, int*) {
+                           errno = EAGAIN;
+                           return -1;
+                         }};
+  sys::scoped_override p{&sys::table::clone3, [](sys::clone_args*, size_t) -> long {
+                           errno = ENOMEM;
+                           return -1;
+                         }};
+  auto a = spawn_exec(cmd({"true"}));
+  REQUIRE_FALSE(a);
+  CHECK(a.error().step == "clone");
+  CHECK(a.error() == std::errc::resource_unavailable_try_again);
+  spawn_options so;
+  so.share_memory = false;
+  auto b = spawn_exec(cmd({"true"}), so);
+  REQUIRE_FALSE(b);
+  CHECK(b.error().step == "clone3");
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
+}
+
+TEST_CASE("the child gets the caller's signal mask back, not spawn's all-blocked mask") {
+  // If the child kept the mask spawn sets around the clone, SIGUSR1 would stay pending and sh
+  // would exit 0 instead of dying of it.
+  for (bool share : {true, false}) {
+    spawn_options o;
+    o.share_memory = share;
+    auto st = run(cmd({"sh", "-c", "kill -USR1 $$; exit 0"}), o);
+    CHECK(st.signal == SIGUSR1);
+  }
+}
+
+TEST_CASE("CLONE_INTO_CGROUP (and the cgroup.procs write on the vfork path) place the child") {
+  // The cgroup v2 hierarchy (unified or hybrid): our "0::" line and the cgroup2 mount.
+  std::string cg = slurp("/proc/self/cgroup"), mount;
+  auto at = cg.find("0::");
+  REQUIRE_MESSAGE(at != std::string::npos, "no cgroup v2 hierarchy: " << cg);
+  std::string self = cg.substr(at + 3, cg.find('\n', at) - at - 3);
+  std::istringstream mi(slurp("/proc/self/mountinfo"));
+  for (std::string line; std::getline(mi, line);) {
+    std::istringstream f(line);
+    std::vector<std::string> w;
+    for (std::string x; f >> x;) w.push_back(x);
+    for (std::size_t i = 0; i + 1 < w.size(); ++i)
+      if (w[i] == "-" && w[i + 1] == "cgroup2") mount = w[4];
+  }
+  REQUIRE_MESSAGE(!mount.empty(), "cgroup2 is not mounted");
+  std::string sub = (self == "/" ? std::string() : self) + "/nsentry-child-test";
+  std::string dir = mount + sub;
+  ::rmdir(dir.c_str());
+  REQUIRE_MESSAGE(::mkdir(dir.c_str(), 0755) == 0, "mkdir " << dir << ": " << std::strerror(errno));
+  int fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  int fds = count_fds();
+  for (bool share : {true, false}) {
+    CAPTURE(share);
+    spawn_options o;
+    o.share_memory = share;
+    o.cgroup_fd = fd;
+    auto st = run(cmd({"sh", "-c", "grep -qx '0::" + sub + "' /proc/self/cgroup"}), o);
+    CHECK(st.success());
+  }
+  {
+    // No clone3: fork, then the child writes its own cgroup.procs.
+    sys::scoped_override o3{&sys::table::clone3, [](sys::clone_args*, size_t) -> long {
+                              errno = ENOSYS;
+                              return -1;
+                            }};
+    spawn_options o;
+    o.share_memory = false;
+    o.cgroup_fd = fd;
+    CHECK(run(cmd({"sh", "-c", "grep -qx '0::" + sub + "' /proc/self/cgroup"}), o).success());
+  }
+  CHECK(count_fds() == fds);
+  ::close(fd);
+  CHECK(::rmdir(dir.c_str()) == 0);
+}

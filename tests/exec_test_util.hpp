@@ -1,0 +1,185 @@
+// Shared helpers for the executor's real-kernel tests: namespace targets made with util-linux
+// unshare, per-case child processes, and the fd/child counts every failure path must keep.
+#pragma once
+
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nsentry/ns_kind.hpp"
+
+extern char** environ;
+
+namespace testutil {
+
+// Open descriptors, probed with fcntl so that it works in any mount namespace (a joined one
+// may have a /proc where we are not visible).
+inline int count_fds() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) n += ::fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Children of every thread of this process.
+inline int count_children() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  REQUIRE(d != nullptr);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::istringstream in(slurp(std::string("/proc/self/task/") + e->d_name + "/children"));
+    for (std::string pid; in >> pid;) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+inline ino_t ns_ino(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+inline ino_t ns_ino(pid_t pid, const char* entry) {
+  return ns_ino("/proc/" + std::to_string(pid) + "/ns/" + entry);
+}
+
+inline pid_t spawn_argv(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  REQUIRE(::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+  return pid;
+}
+
+// A process in new namespaces, made by util-linux unshare and killed at scope exit.
+class target {
+ public:
+  explicit target(std::vector<std::string> unshare_flags) {
+    std::vector<std::string> args{"unshare", "--fork", "--kill-child"};
+    for (auto& f : unshare_flags) args.push_back(f);
+    args.insert(args.end(), {"sleep", "600"});
+    unshare_ = spawn_argv(args);
+    for (int i = 0; i < 500 && pid_ == 0; ++i) {
+      std::istringstream in(slurp("/proc/" + std::to_string(unshare_) + "/task/" +
+                                  std::to_string(unshare_) + "/children"));
+      in >> pid_;
+      if (pid_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(pid_ != 0);
+    // Wait until the grandchild has exec'd sleep (its namespaces are final then).
+    for (int i = 0; i < 500; ++i) {
+      if (slurp("/proc/" + std::to_string(pid_) + "/comm") == "sleep\n") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (nsentry::ns_kind k : nsentry::all_ns_kinds)
+      inos_[static_cast<std::size_t>(k)] =
+          ns_ino(pid_, std::string(nsentry::name_of(k)).c_str());
+  }
+  target(const target&) = delete;
+  ~target() {
+    ::kill(unshare_, SIGKILL);
+    int st;
+    ::waitpid(unshare_, &st, 0);
+  }
+  pid_t pid() const { return pid_; }
+  // Read at construction: usable from a child that has joined the target's mount namespace.
+  ino_t ino(nsentry::ns_kind k) const { return inos_[static_cast<std::size_t>(k)]; }
+
+ private:
+  pid_t unshare_ = 0;
+  pid_t pid_ = 0;
+  std::array<ino_t, nsentry::ns_kind_count> inos_{};
+};
+
+// This process's /proc/self/ns, opened now: still readable after joining a mount namespace
+// whose /proc belongs to another pid namespace.
+class self_ns {
+ public:
+  self_ns() : fd_(::open("/proc/self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC)) {}
+  ~self_ns() { ::close(fd_); }
+  self_ns(const self_ns&) = delete;
+  ino_t ino(const char* entry) const {
+    struct stat st {};
+    if (::fstatat(fd_, entry, &st, 0) != 0) return 0;
+    return st.st_ino;
+  }
+
+ private:
+  int fd_;
+};
+
+// Runs `fn` (returning 0 for success, else a line number) in a forked child: each
+// namespace-changing case in its own process. Returns the child's exit status.
+template <class Fn>
+int in_child(Fn fn) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 99;
+    try {
+      code = fn();
+    } catch (...) {
+      std::fprintf(stderr, "child case threw\n");
+    }
+    ::_exit(code);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  if (WIFSIGNALED(st)) return 1000 + WTERMSIG(st);
+  return WEXITSTATUS(st);
+}
+
+// In a child: fail with the line number (and say why on stderr).
+#define EXPECT_C(cond)                                                        \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      std::fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, #cond); \
+      return __LINE__ % 250 + 1;                                              \
+    }                                                                         \
+  } while (0)
+
+// Runs a command line through /bin/sh and captures stdout and the exit status.
+struct run_result {
+  int status = -1;
+  std::string out;
+};
+
+inline run_result sh(const std::string& cmd) {
+  run_result r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+// The nsentry binary (a data dependency of the test).
+inline std::string nsentry_bin() { return "tools/nsentry"; }
+
+}  // namespace testutil

@@ -1,0 +1,354 @@
+// run_plan and `nsentry run` against the real kernel: maps read back by the command, time
+// offsets, oom_score_adj, failures naming their step (parent and child side) with no leaked fd
+// or child, run_sequence, and the rootless path through newuidmap/newgidmap.
+#include "nsentry/executor.hpp"
+
+#include <doctest/doctest.h>
+#include <grp.h>
+#include <pwd.h>
+
+#include <cstring>
+
+#include "tests/exec_test_util.hpp"
+
+using namespace nsentry;
+using namespace testutil;
+
+namespace {
+
+id_map three_ranges(std::uint32_t own) {
+  auto m = id_map::from_ranges({{0, 100000, 1000}, {1000, own, 1}, {2000, 300000, 10}});
+  REQUIRE(m);
+  return m.value();
+}
+
+// Runs `p` with `sh -c script`, returns the command's stdout and status.
+run_result run_capture(const plan& p, const std::string& script) {
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  std::string redirected = "exec 1>&" + std::to_string(out[1]) + "; " + script;
+  // The pipe's write end must survive exec: hand it over without CLOEXEC.
+  REQUIRE(::fcntl(out[1], F_SETFD, 0) == 0);
+  auto cmd = exec_spec::make({"sh", "-c", redirected});
+  REQUIRE(cmd);
+  auto c = run_plan(p, cmd.value());
+  ::close(out[1]);
+  run_result r;
+  if (!c) {
+    ::close(out[0]);
+    FAIL(c.error().message());
+    return r;
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  auto st = c.value().wait();
+  REQUIRE(st);
+  r.status = st.value().shell_status();
+  return r;
+}
+
+std::string normalize_map(const std::string& proc_text) {
+  auto m = id_map::parse(proc_text, "map");
+  REQUIRE(m);
+  return m.value().format();
+}
+
+}  // namespace
+
+TEST_CASE("run_plan: new user namespace with a 3-range map; the command reads it back") {
+  int fds = count_fds(), kids = count_children();
+  plan p;
+  p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::net};
+  p.uid_map = three_ranges(0);
+  p.gid_map = three_ranges(0);
+  auto r = run_capture(p, "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
+                          "cat /proc/self/setgroups; id -u; readlink /proc/self/ns/net");
+  CHECK(r.status == 0);
+  auto parts = r.out;
+  auto a = parts.find("---\n"), b = parts.find("---\n", a + 4);
+  REQUIRE(b != std::string::npos);
+  CHECK(normalize_map(parts.substr(0, a)) == p.uid_map.format());
+  CHECK(normalize_map(parts.substr(a + 4, b - a - 4)) == p.gid_map.format());
+  auto rest = parts.substr(b + 4);
+  CHECK(rest.rfind("allow\n0\nnet:[", 0) == 0);  // root policy: setgroups stays allowed
+  CHECK(rest.find("net:[" + std::to_string(ns_ino("/proc/self/ns/net")) + "]") == std::string::npos);
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
+}
+
+TEST_CASE("run_plan: rootless setgroups rule writes deny; oom_score_adj; pid+time fork") {
+  plan p;
+  p.create = ns_set{ns_kind::user, ns_kind::pid, ns_kind::time, ns_kind::mnt};
+  p.uid_map = three_ranges(0);
+  p.gid_map = three_ranges(0);
+  p.rootless_euid = true;  // and setgroups false: deny
+  p.oom_score_adj = 321;
+  p.time_offsets = {{time_clock::monotonic, 86400, 5}, {time_clock::boottime, 7200, 0}};
+  auto r = run_capture(p, "cat /proc/self/setgroups /proc/self/oom_score_adj; echo $$; "
+                          "cat /proc/self/timens_offsets");
+  CHECK(r.status == 0);
+  std::istringstream in(r.out);
+  std::string setgroups, oom, pid, clock1, clock2;
+  long long s1 = 0, n1 = 0, s2 = 0, n2 = 0;
+  in >> setgroups >> oom >> pid >> clock1 >> s1 >> n1 >> clock2 >> s2 >> n2;
+  CHECK(setgroups == "deny");
+  CHECK(oom == "321");
+  CHECK(pid == "1");  // the command is the new pid namespace's first process
+  CHECK(clock1 == "monotonic");
+  CHECK(s1 == 86400);
+  CHECK(n1 == 5);
+  CHECK(clock2 == "boottime");
+  CHECK(s2 == 7200);
+}
+
+TEST_CASE("run_plan: joins existing namespaces and mirrors the command's status") {
+  target t({"--net", "--uts", "--pid", "--mount-proc"});
+  plan p;
+  p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)},
+            {ns_kind::pid, proc_ns_path(t.pid(), ns_kind::pid)}};
+  auto r = run_capture(p, "readlink /proc/self/ns/net; exit 3");
+  CHECK(r.status == 3);
+  CHECK(r.out == "net:[" + std::to_string(t.ino(ns_kind::net)) + "]\n");
+  auto killed = run_capture(p, "kill -KILL $$");
+  CHECK(killed.status == 128 + SIGKILL);
+}
+
+TEST_CASE("run_plan failures name the step, kind and path; no fd or child is left") {
+  int fds = count_fds(), kids = count_children();
+  auto cmd = exec_spec::make({"true"});
+  REQUIRE(cmd);
+  {
+    plan p;
+    p.join = {{ns_kind::net, "/nonexistent/net"}};
+    auto c = run_plan(p, cmd.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().message() == "open(net) on /nonexistent/net: No such file or directory");
+  }
+  {
+    plan p;
+    p.join = {{ns_kind::uts, "/etc/hostname"}};  // not a namespace file: setns in the child
+    auto c = run_plan(p, cmd.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().step == "setns");
+    CHECK(c.error().kind == ns_kind::uts);
+    CHECK(c.error().path == "/etc/hostname");
+    CHECK(c.error() == std::errc::invalid_argument);
+  }
+  {
+    plan p;
+    p.create = ns_set{ns_kind::net};
+    auto missing = exec_spec::make({"/nonexistent/cmd"});
+    REQUIRE(missing);
+    auto c = run_plan(p, missing.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().step == "exec");
+    CHECK(c.error().path == "/nonexistent/cmd");
+    p.create = ns_set{ns_kind::pid};  // from the grandchild, too
+    c = run_plan(p, missing.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().step == "exec");
+  }
+  {
+    // The kernel refuses the maps (outside ids overlap is caught earlier; here: a map the
+    // kernel rejects as a second write is simulated by a bad tool on EPERM).
+    plan p;
+    p.create = ns_set{ns_kind::user};
+    p.uid_map = three_ranges(0);
+    p.uidmap_tool = "/bin/false";
+    sys::scoped_override o{&sys::table::write, [](int fd, const void* b, size_t n) -> ssize_t {
+                             char link[64] = {};
+                             auto path = "/proc/self/fd/" + std::to_string(fd);
+                             ::readlink(path.c_str(), link, sizeof link - 1);
+                             if (std::strstr(link, "uid_map")) {
+                               errno = EPERM;
+                               return -1;
+                             }
+                             return sys::real_calls.write(fd, b, n);
+                           }};
+    auto c = run_plan(p, cmd.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == errc::child_failed);
+    CHECK(c.error().message() == "uid_map on /bin/false: exited with status 1: child process failed");
+  }
+  {
+    plan p;
+    p.create = ns_set{ns_kind::net, ns_kind::uts};
+    sys::scoped_override o{&sys::table::unshare, [](int) {
+                             errno = EPERM;
+                             return -1;
+                           }};
+    auto c = run_plan(p, cmd.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().step == "unshare");
+    CHECK(c.error() == std::errc::operation_not_permitted);
+  }
+  {
+    plan p;
+    p.create = ns_set{ns_kind::net};
+    p.join = {{ns_kind::net, "/proc/self/ns/net"}};
+    auto c = run_plan(p, cmd.value());
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == errc::invalid_plan);
+  }
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
+}
+
+TEST_CASE("run_sequence: steps in order, the failure names its step") {
+  int rc = in_child([] {
+    auto r = run_sequence(create_step{ns_set{ns_kind::uts}},
+                          join_step{{{ns_kind::net, "/nonexistent/net"}}},
+                          create_step{ns_set{ns_kind::ipc}});
+    EXPECT_C(!r);
+    EXPECT_C(r.error().message() ==
+             "open(net) on /nonexistent/net: in step join: No such file or directory");
+    // The first step ran, the third did not.
+    EXPECT_C(ns_ino("/proc/self/ns/uts") != ns_ino("/proc/1/ns/uts") ||
+             ns_ino("/proc/1/ns/uts") == 0);
+    auto ok = run_sequence(oom_step{0, 5}, create_step{ns_set{ns_kind::ipc}});
+    EXPECT_C(ok);
+    EXPECT_C(slurp("/proc/self/oom_score_adj") == "5\n");
+    return 0;
+  });
+  CHECK(rc == 0);
+}
+
+// --- the CLI and the rootless path -------------------------------------------------------------
+
+namespace {
+
+struct test_user {
+  uid_t uid;
+  gid_t gid;
+  std::uint32_t subuid = 0, subgid = 0;  // the first subordinate range's start (>= 1100 ids)
+};
+
+std::uint32_t sub_start(const char* file) {
+  std::istringstream in(slurp(file));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("nsentry-test:", 0) != 0) continue;
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (std::stoul(line.substr(b + 1)) >= 1100) return static_cast<std::uint32_t>(std::stoul(line.substr(a + 1, b - a - 1)));
+  }
+  return 0;
+}
+
+// nsentry-test with /etc/subuid and /etc/subgid ranges; created once, reused afterwards.
+test_user ensure_user() {
+  if (!::getpwnam("nsentry-test")) REQUIRE(sh("useradd -M -s /bin/sh nsentry-test").status == 0);
+  // useradd may have allocated ranges already; add ours only where there is none.
+  for (const char* f : {"/etc/subuid", "/etc/subgid"})
+    if (sub_start(f) == 0)
+      REQUIRE(sh(std::string("echo nsentry-test:200000:65536 >> ") + f).status == 0);
+  passwd* pw = ::getpwnam("nsentry-test");
+  REQUIRE(pw != nullptr);
+  return {pw->pw_uid, pw->pw_gid, sub_start("/etc/subuid"), sub_start("/etc/subgid")};
+}
+
+std::string write_plan(const std::string& name, const std::string& json) {
+  std::string path = "/tmp/nsentry-" + name + "-" + std::to_string(::getpid()) + ".json";
+  FILE* f = std::fopen(path.c_str(), "w");
+  REQUIRE(f != nullptr);
+  std::fputs(json.c_str(), f);
+  std::fclose(f);
+  ::chmod(path.c_str(), 0644);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("nsentry run --plan: maps, exit statuses, and errors") {
+  std::string bin = nsentry_bin();
+  auto plan_path = write_plan("run", R"({"create":["user","mnt","uts"],"join":[],
+    "uid_map":[{"inside":0,"outside":100000,"count":1000},{"inside":1000,"outside":0,"count":1},
+               {"inside":2000,"outside":300000,"count":10}],
+    "gid_map":[{"inside":0,"outside":100000,"count":1000},{"inside":1000,"outside":0,"count":1},
+               {"inside":2000,"outside":300000,"count":10}],
+    "setgroups":false,"rootless_euid":false,"oom_score_adj":null,"uidmap_tool":null,
+    "gidmap_tool":null,"time_offsets":[],"mount_sources":null})");
+  auto r = sh(bin + " run --plan " + plan_path + " -- cat /proc/self/uid_map");
+  CHECK(r.status == 0);
+  CHECK(normalize_map(r.out) == three_ranges(0).format());
+  CHECK(sh(bin + " run --plan " + plan_path + " sh -c 'exit 4'").status == 4);
+  CHECK(sh(bin + " run --plan " + plan_path + " /nonexistent 2>/dev/null").status == 127);
+  CHECK(sh(bin + " run --plan " + plan_path + " /etc/passwd 2>/dev/null").status == 126);
+  auto bad = write_plan("bad", R"({"create":["user"],"uid_map":[{"inside":0,"outside":0}]})");
+  auto e = sh(bin + " run --plan " + bad + " true 2>&1");
+  CHECK(e.status == 125);
+  CHECK(e.out == "nsentry: plan on " + bad + ": missing number \"count\": invalid plan\n");
+  auto missing = sh(bin + " run --plan /nonexistent.json true 2>&1");
+  CHECK(missing.status == 125);
+  CHECK(missing.out == "nsentry: plan on /nonexistent.json: No such file or directory\n");
+  ::unlink(plan_path.c_str());
+  ::unlink(bad.c_str());
+}
+
+TEST_CASE("rootless: an unprivileged user maps 3 ranges through newuidmap/newgidmap") {
+  test_user u = ensure_user();
+  auto str = [](std::uint32_t v) { return std::to_string(v); };
+  auto plan_path = write_plan("rootless", R"({"create":["user","mnt","uts","net"],
+    "uid_map":[{"inside":0,"outside":)" + str(u.uid) + R"(,"count":1},
+               {"inside":1,"outside":)" + str(u.subuid) + R"(,"count":1000},
+               {"inside":5000,"outside":)" + str(u.subuid + 1000) + R"(,"count":100}],
+    "gid_map":[{"inside":0,"outside":)" + str(u.gid) + R"(,"count":1},
+               {"inside":1,"outside":)" + str(u.subgid) + R"(,"count":1000},
+               {"inside":5000,"outside":)" + str(u.subgid + 1000) + R"(,"count":100}],
+    "setgroups":false,"rootless_euid":true,"uidmap_tool":"/usr/bin/newuidmap",
+    "gidmap_tool":"/usr/bin/newgidmap"})");
+  std::string out_path = "/tmp/nsentry-rootless-out-" + std::to_string(::getpid());
+  ::unlink(out_path.c_str());
+  // The runfiles tree may sit under a directory the test user cannot enter: use a copy.
+  std::string bin = "/tmp/nsentry-rootless-bin-" + std::to_string(::getpid());
+  REQUIRE(sh("cp " + nsentry_bin() + " " + bin + " && chmod 755 " + bin).status == 0);
+  int rc = in_child([&] {
+    EXPECT_C(::setgroups(0, nullptr) == 0);
+    EXPECT_C(::setgid(u.gid) == 0);
+    EXPECT_C(::setuid(u.uid) == 0);
+    EXPECT_C(::geteuid() == u.uid);
+    EXPECT_C(::chdir("/tmp") == 0);
+    auto r = sh(bin + " run --plan " + plan_path +
+                " -- sh -c 'cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
+                "cat /proc/self/setgroups; id -u' 2>&1");
+    std::fprintf(stderr, "%s", r.out.c_str());
+    FILE* f = std::fopen(out_path.c_str(), "w");
+    EXPECT_C(f != nullptr);
+    std::fputs(r.out.c_str(), f);
+    std::fclose(f);
+    return r.status;
+  });
+  CHECK(rc == 0);
+  std::string out = slurp(out_path);
+  auto a = out.find("---\n"), b = out.find("---\n", a + 4);
+  REQUIRE(b != std::string::npos);
+  auto expect_u =
+      id_map::from_ranges({{0, u.uid, 1}, {1, u.subuid, 1000}, {5000, u.subuid + 1000, 100}});
+  auto expect_g =
+      id_map::from_ranges({{0, u.gid, 1}, {1, u.subgid, 1000}, {5000, u.subgid + 1000, 100}});
+  CHECK(normalize_map(out.substr(0, a)) == expect_u.value().format());
+  CHECK(normalize_map(out.substr(a + 4, b - a - 4)) == expect_g.value().format());
+  CHECK(out.substr(b + 4) == "deny\n0\n");
+  // The direct write was refused and the helper ran; a helper that fails is named.
+  int rc2 = in_child([&] {
+    EXPECT_C(::setgroups(0, nullptr) == 0);
+    EXPECT_C(::setgid(u.gid) == 0);
+    EXPECT_C(::setuid(u.uid) == 0);
+    EXPECT_C(::chdir("/tmp") == 0);
+    auto bad = write_plan("rootless-bad", R"({"create":["user"],
+      "uid_map":[{"inside":0,"outside":1,"count":1}],"rootless_euid":true})");
+    auto r = sh(bin + " run --plan " + bad + " true 2>&1");
+    ::unlink(bad.c_str());
+    EXPECT_C(r.status == 125);
+    std::fprintf(stderr, "%s", r.out.c_str());
+    // newuidmap's own complaint, then nsentry's one line naming the tool and its status.
+    EXPECT_C(r.out.find("newuidmap: ") == 0);
+    EXPECT_C(r.out.find("\nnsentry: uid_map on newuidmap: exited with status 1: child process "
+                        "failed\n") != std::string::npos);
+    return 0;
+  });
+  CHECK(rc2 == 0);
+  ::unlink(plan_path.c_str());
+  ::unlink(out_path.c_str());
+  ::unlink(bin.c_str());
+}
