@@ -277,12 +277,38 @@ TEST_CASE("nsentry run --plan: maps, exit statuses, and errors") {
   auto bad = write_plan("bad", R"({"create":["user"],"uid_map":[{"inside":0,"outside":0}]})");
   auto e = sh(bin + " run --plan " + bad + " true 2>&1");
   CHECK(e.status == 125);
-  CHECK(e.out == "nsentry: plan on " + bad + ": missing number \"count\": invalid plan\n");
+  CHECK(e.out == "nsentry: json on " + bad + ": $.uid_map[0]: missing key \"count\": invalid plan\n");
   auto missing = sh(bin + " run --plan /nonexistent.json true 2>&1");
   CHECK(missing.status == 125);
-  CHECK(missing.out == "nsentry: plan on /nonexistent.json: No such file or directory\n");
+  CHECK(missing.out == "nsentry: open on /nonexistent.json: No such file or directory\n");
   ::unlink(plan_path.c_str());
   ::unlink(bad.c_str());
+}
+
+TEST_CASE("nsentry run --bootstrap: a runc capture carried out, a malformed one refused") {
+  std::string bin = nsentry_bin();
+  const std::string captures = "external/shared/testdata/runc-1.1.5/";
+  // b_userns: new user, mnt, uts, ipc, pid, net; maps 0 100000 65536; SETGROUP.
+  auto r = sh(bin + " run --runc 1.1 --bootstrap " + captures +
+              "b_userns.bin -- sh -c 'cat /proc/self/uid_map; echo $$; readlink /proc/self/ns/net'");
+  CHECK(r.status == 0);
+  auto lines = r.out;
+  CHECK(normalize_map(lines.substr(0, lines.find('\n') + 1)) == "0 100000 65536\n");
+  CHECK(lines.find("\n1\n") != std::string::npos);  // pid 1 of the new pid namespace
+  auto own_net = sh("readlink /proc/self/ns/net").out;
+  CHECK(lines.substr(lines.rfind("net:")) != own_net);
+
+  // The same message cut short: refused before anything runs, the offset named.
+  auto whole = read_file(captures + "b_userns.bin");
+  REQUIRE(whole.has_value());
+  std::string cut = "/tmp/nsentry-cut-" + std::to_string(::getpid()) + ".bin";
+  REQUIRE(::close(::open(cut.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600)) == 0);
+  REQUIRE(write_file(cut, std::string_view(whole.value()).substr(0, 30)).has_value());
+  auto e = sh(bin + " run --runc 1.1 --bootstrap " + cut + " -- true 2>&1");
+  CHECK(e.status == 125);
+  CHECK(e.out == "nsentry: bootstrap on " + cut +
+                     ": header at offset 0: length 80 runs past the end of the message (30 bytes): malformed bootstrap message\n");
+  ::unlink(cut.c_str());
 }
 
 TEST_CASE("rootless: an unprivileged user maps 3 ranges through newuidmap/newgidmap") {
