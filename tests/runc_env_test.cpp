@@ -1,6 +1,8 @@
 // runc's three environment variables: not an init, an init, or an error naming what is wrong.
 #include "nsentry/runc/env.hpp"
 
+#include "tests/alloc_counter.hpp"
+
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
@@ -12,16 +14,6 @@
 
 using namespace nsentry;
 using namespace nsentry::runc;
-
-// Counts heap allocations so the tests can show scanning allocates nothing.
-static std::atomic<long> allocations{0};
-void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 

@@ -16,17 +16,10 @@
 
 #include "nsentry/fd.hpp"
 
+#include "tests/alloc_counter.hpp"
+
 using namespace nsentry;
 using namespace nsentry::runc;
-
-static std::atomic<long> allocations{0};
-void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 

@@ -1,6 +1,8 @@
 // The pid line on the init pipe: exact bytes out, strict decoding in.
 #include "nsentry/runc/pid_report.hpp"
 
+#include "tests/alloc_counter.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
@@ -13,15 +15,6 @@
 
 using namespace nsentry;
 using namespace nsentry::runc;
-
-static std::atomic<long> allocations{0};
-void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 

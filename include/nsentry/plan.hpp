@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,21 @@ struct time_offset {
   std::int64_t nanosecs = 0;  // 0 .. 999'999'999, as the kernel requires
   bool operator==(const time_offset&) const = default;
 };
+
+// "monotonic <secs> <nanosecs>\n" per clock, the text of /proc/<pid>/timens_offsets and of runc's
+// TIMENSOFFSET attribute.
+inline std::string format_time_offsets(std::span<const time_offset> offsets) {
+  std::string text;
+  for (const auto& o : offsets) {
+    text += name_of(o.clock);
+    text += ' ';
+    text += std::to_string(o.secs);
+    text += ' ';
+    text += std::to_string(o.nanosecs);
+    text += '\n';
+  }
+  return text;
+}
 
 struct plan {
   ns_set create;                        // new namespaces (CLONE_FLAGS)

@@ -27,20 +27,6 @@ inline result<void> write_oom_score_adj(pid_t pid, int value) {
   return success();
 }
 
-// "monotonic <secs> <nanosecs>\n" per clock, in one write (the kernel takes all or nothing).
-inline std::string format_time_offsets(std::span<const time_offset> offsets) {
-  std::string text;
-  for (const auto& o : offsets) {
-    text += name_of(o.clock);
-    text += ' ';
-    text += std::to_string(o.secs);
-    text += ' ';
-    text += std::to_string(o.nanosecs);
-    text += '\n';
-  }
-  return text;
-}
-
 inline result<void> write_time_offsets(pid_t pid, std::span<const time_offset> offsets) {
   if (offsets.empty()) return success();
   auto r = write_file(detail::proc_file(pid, "timens_offsets"), format_time_offsets(offsets));

@@ -1,0 +1,18 @@
+// tests/alloc_counter.hpp — counts heap allocations, so a test can show that a code path
+// (one that runs between clone and exec, or in an ELF constructor) allocates nothing.
+// Include from exactly one translation unit of a test binary: it replaces operator new/delete.
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+inline std::atomic<long> allocations{0};
+
+void* operator new(std::size_t n) {
+  ++allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
