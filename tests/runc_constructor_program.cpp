@@ -25,6 +25,11 @@ void ns_line(const char* kind) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1) {
+    ::execvp(argv[1], argv + 1);
+    std::perror("execvp");
+    return 127;
+  }
   const char* pipe = std::getenv("_LIBCONTAINER_INITPIPE");
   std::fprintf(stderr, "main=1\ninitpipe=%s\n", pipe ? pipe : "");
   // The init pipe is still open in stage-2 (runc's Go init keeps using it).
@@ -33,10 +38,5 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "pid=%d\nuid=%u\ngid=%u\nsid_is_pid=%d\ngroups=%d\n",
                static_cast<int>(::getpid()), ::getuid(), ::getgid(),
                ::getsid(0) == ::getpid() ? 1 : 0, ::getgroups(0, nullptr));
-  if (argc > 1) {
-    ::execvp(argv[1], argv + 1);
-    std::perror("execvp");
-    return 127;
-  }
   return 0;
 }
