@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -77,8 +78,11 @@ inline pid_t spawn_argv(const std::vector<std::string>& args) {
 // A process in new namespaces, made by util-linux unshare and killed at scope exit.
 class target {
  public:
-  explicit target(std::vector<std::string> unshare_flags) {
-    std::vector<std::string> args{"unshare", "--fork", "--kill-child"};
+  // `prefix` runs unshare through another command that execs it (e.g. setpriv, to make the
+  // target as another user).
+  explicit target(std::vector<std::string> unshare_flags, std::vector<std::string> prefix = {}) {
+    std::vector<std::string> args = prefix;
+    args.insert(args.end(), {"unshare", "--fork", "--kill-child"});
     for (auto& f : unshare_flags) args.push_back(f);
     args.insert(args.end(), {"sleep", "600"});
     unshare_ = spawn_argv(args);
@@ -100,9 +104,13 @@ class target {
   }
   target(const target&) = delete;
   ~target() {
+    ::kill(pid_, SIGKILL);
     ::kill(unshare_, SIGKILL);
     int st;
     ::waitpid(unshare_, &st, 0);
+    // A test that is a child subreaper (tests/runc_parent.hpp) inherits the orphaned process:
+    // reap it then (ECHILD otherwise: it went to the system's init).
+    ::waitpid(pid_, &st, 0);
   }
   pid_t pid() const { return pid_; }
   // Read at construction: usable from a child that has joined the target's mount namespace.
@@ -177,6 +185,34 @@ inline run_result sh(const std::string& cmd) {
   int st = ::pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
+}
+
+struct test_user {
+  uid_t uid;
+  gid_t gid;
+  std::uint32_t subuid = 0, subgid = 0;  // the first subordinate range's start (>= 1100 ids)
+};
+
+inline std::uint32_t sub_start(const char* file) {
+  std::istringstream in(slurp(file));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("nsentry-test:", 0) != 0) continue;
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (std::stoul(line.substr(b + 1)) >= 1100) return static_cast<std::uint32_t>(std::stoul(line.substr(a + 1, b - a - 1)));
+  }
+  return 0;
+}
+
+// nsentry-test with /etc/subuid and /etc/subgid ranges; created once, reused afterwards.
+inline test_user ensure_user() {
+  if (!::getpwnam("nsentry-test")) REQUIRE(sh("useradd -M -s /bin/sh nsentry-test").status == 0);
+  // useradd may have allocated ranges already; add ours only where there is none.
+  for (const char* f : {"/etc/subuid", "/etc/subgid"})
+    if (sub_start(f) == 0)
+      REQUIRE(sh(std::string("echo nsentry-test:200000:65536 >> ") + f).status == 0);
+  passwd* pw = ::getpwnam("nsentry-test");
+  REQUIRE(pw != nullptr);
+  return {pw->pw_uid, pw->pw_gid, sub_start("/etc/subuid"), sub_start("/etc/subgid")};
 }
 
 // The nsentry binary (a data dependency of the test).

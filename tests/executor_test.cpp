@@ -219,34 +219,6 @@ TEST_CASE("run_sequence: steps in order, the failure names its step") {
 
 namespace {
 
-struct test_user {
-  uid_t uid;
-  gid_t gid;
-  std::uint32_t subuid = 0, subgid = 0;  // the first subordinate range's start (>= 1100 ids)
-};
-
-std::uint32_t sub_start(const char* file) {
-  std::istringstream in(slurp(file));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("nsentry-test:", 0) != 0) continue;
-    auto a = line.find(':'), b = line.find(':', a + 1);
-    if (std::stoul(line.substr(b + 1)) >= 1100) return static_cast<std::uint32_t>(std::stoul(line.substr(a + 1, b - a - 1)));
-  }
-  return 0;
-}
-
-// nsentry-test with /etc/subuid and /etc/subgid ranges; created once, reused afterwards.
-test_user ensure_user() {
-  if (!::getpwnam("nsentry-test")) REQUIRE(sh("useradd -M -s /bin/sh nsentry-test").status == 0);
-  // useradd may have allocated ranges already; add ours only where there is none.
-  for (const char* f : {"/etc/subuid", "/etc/subgid"})
-    if (sub_start(f) == 0)
-      REQUIRE(sh(std::string("echo nsentry-test:200000:65536 >> ") + f).status == 0);
-  passwd* pw = ::getpwnam("nsentry-test");
-  REQUIRE(pw != nullptr);
-  return {pw->pw_uid, pw->pw_gid, sub_start("/etc/subuid"), sub_start("/etc/subgid")};
-}
-
 std::string write_plan(const std::string& name, const std::string& json) {
   std::string path = "/tmp/nsentry-" + name + "-" + std::to_string(::getpid()) + ".json";
   FILE* f = std::fopen(path.c_str(), "w");

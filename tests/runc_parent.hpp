@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -62,6 +63,9 @@ struct runc_parent_options {
   bool shutdown_after_message = false;   // SHUT_WR after the message, so that a truncated
                                          // message ends in end of file (runc never does this)
   std::chrono::milliseconds timeout{10000};
+  // Called with stage-0's pid after it is started and before the message is written (e.g. to
+  // look at /proc/<pid>/exe while the init waits for its message).
+  std::function<void(pid_t)> on_spawn;
 };
 
 struct process_status {
@@ -82,6 +86,10 @@ struct runc_run {
   std::string log_bytes;       // everything read from the log pipe
   std::string stderr_text;
   bool timed_out = false;
+  // Children that were already dead (zombies) once stage-0 and the reported stages were
+  // reaped: stages the init started but never reported (it failed), reaped here so that
+  // nothing is left behind. Live children (e.g. a test's namespace targets) are not touched.
+  std::vector<process_status> strays;
 };
 
 // The pids of our live and zombie children (/proc/self/task/<tid>/children, Linux >= 3.5 with
@@ -217,6 +225,7 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
   child_sock.reset();
   log_w.reset();
   err_w.reset();
+  if (o.on_spawn) o.on_spawn(pid);
 
   for (std::size_t i = 0; i < o.message.size(); ++i) {
     if (i > 0 && o.pause.count() > 0) std::this_thread::sleep_for(o.pause);
@@ -296,6 +305,23 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
     run.stage2.pid = run.pids->stage2;
     detail::reap(run.stage1, deadline, run.timed_out);
     detail::reap(run.stage2, deadline, run.timed_out);
+  }
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) == -1) {
+      if (errno == EINTR) continue;
+      break;  // ECHILD: no children at all
+    }
+    if (info.si_pid == 0) break;  // only live children remain
+    process_status st;
+    st.pid = info.si_pid;
+    st.reaped = true;
+    if (info.si_code == CLD_EXITED) {
+      st.code = info.si_status;
+    } else {
+      st.signal = info.si_status;
+    }
+    run.strays.push_back(st);
   }
   // Writers are gone now (or were killed): whatever is still buffered arrives, then EOF.
   for (unique_fd* fd : {&log_r, &err_r}) {

@@ -58,6 +58,7 @@ enum class child_step : std::uint8_t {
   fork,
   prctl,
   exec,
+  setsid,
 };
 
 constexpr std::string_view step_name(child_step s) noexcept {
@@ -77,6 +78,7 @@ constexpr std::string_view step_name(child_step s) noexcept {
     case child_step::fork: return "fork";
     case child_step::prctl: return "prctl";
     case child_step::exec: return "exec";
+    case child_step::setsid: return "setsid";
   }
   return "child";
 }
@@ -108,7 +110,15 @@ struct child_record {
 };
 static_assert(sizeof(child_record) == 12);
 
-enum class record_type : std::uint8_t { failure = 1, maps_please = 2, time_please = 3 };
+// child_pid carries a pid (in `err`) and finished means "done, no failure": used by the runc
+// init's stages (runc/init.hpp), whose last stage reports its pid and its completion.
+enum class record_type : std::uint8_t {
+  failure = 1,
+  maps_please = 2,
+  time_please = 3,
+  child_pid = 4,
+  finished = 5,
+};
 
 // Child side: one write, no allocation. Errors are ignored: the exit status still says failure.
 inline void send_record(int fd, record_type t, const child_failure& f = {}) noexcept {

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -112,6 +113,7 @@ struct table {
   int (*sigaction)(int sig, const struct sigaction* act, struct sigaction* old);
   int (*thread_sigmask)(int how, const sigset_t* set, sigset_t* old);  // this thread; -1 + errno
   int (*fchdir)(int fd);
+  int (*poll)(struct pollfd* fds, nfds_t n, int timeout_ms);
 };
 
 namespace detail {
@@ -178,6 +180,7 @@ inline int real_thread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   return -1;
 }
 inline int real_fchdir(int fd) { return ::fchdir(fd); }
+inline int real_poll(struct pollfd* f, nfds_t n, int t) { return ::poll(f, n, t); }
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -192,7 +195,7 @@ inline constexpr table real_calls{
     detail::real_memfd_create, detail::real_add_seals, detail::real_get_seals,
     detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
     detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
-    detail::real_fchdir,
+    detail::real_fchdir,     detail::real_poll,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.
