@@ -4,7 +4,7 @@
 //     // stage-2: in the container's namespaces, as uid/gid 0, session leader. fds 3/4 intact.
 //   }
 //
-// What happens (the spec: /work/shared/spec/runc-bootstrap.md §1-§6; docs/runc.md):
+// What happens (the spec: ../shared/spec/runc-bootstrap.md §1-§6; docs/runc.md):
 //  - `_LIBCONTAINER_INITPIPE` unset or empty: returns `not_init` at once, touching nothing.
 //    An invalid `_LIBCONTAINER_*` (or `_NSENTRY_RUNC_PROTOCOL`) value is fatal.
 //  - stage-0 (the calling process): optional sealed self re-exec (runc/sealed_exe.hpp); reads
