@@ -11,16 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <string>
 #include <vector>
 
+#include "bench/ratio_reporter.hpp"
 #include "nsentry/bootstrap.hpp"
 
 namespace {
-
-// benchmark name -> CPU ns per iteration (CPU, not wall: the machine may be shared)
-std::map<std::string, double> ns_per_op;
 
 struct capture {
   std::string name;
@@ -62,16 +59,6 @@ void BM_parse(benchmark::State& state, const capture* c) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * c->bytes.size()));
 }
 
-// Records each run's time so the ratios can be printed after all benchmarks ran.
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred)
-        ns_per_op[r.benchmark_name()] = r.GetAdjustedCPUTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 
 }  // namespace
 
@@ -85,8 +72,9 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("getppid", BM_getppid);
   for (const auto& c : captures)
     benchmark::RegisterBenchmark(("parse/" + c.name).c_str(), BM_parse, &c);
-  ratio_reporter reporter;
+  nsentry::bench::ratio_reporter reporter(nsentry::bench::ratio_reporter::clock::cpu);
   benchmark::RunSpecifiedBenchmarks(&reporter);
+  const auto& ns_per_op = reporter.times();
   auto base = ns_per_op.find("getppid");
   if (base == ns_per_op.end()) return 0;  // filtered out: no baseline, no ratios
   std::printf("\nparse+validate time / getppid() time (same run, getppid = %.1f ns):\n",

@@ -16,10 +16,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <vector>
 
+#include "bench/ratio_reporter.hpp"
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/runc/pid_report.hpp"
@@ -111,37 +111,21 @@ void BM_runc_init(benchmark::State& state) {
 }
 BENCHMARK(BM_runc_init)->Arg(0)->Arg(1)->UseRealTime();
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (!r.error_occurred) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
+void print_ratios(const bench::ratio_reporter& rep) {
+  std::printf("\nRatios measured in this run:\n");
+  for (const char* arg : {"/0/real_time", "/1/real_time"}) {
+    rep.ratio(std::string("BM_runc_init") + arg, std::string("BM_run_plan") + arg, 32);
+    rep.ratio(std::string("BM_runc_init") + arg, "BM_floor_true/real_time", 32);
+    rep.ratio(std::string("BM_run_plan") + arg, "BM_floor_true/real_time", 32);
   }
-  void print_ratios() {
-    auto ratio = [&](const std::string& what, const std::string& base) {
-      auto w = times_.find(what), b = times_.find(base);
-      if (w == times_.end() || b == times_.end()) return;
-      std::printf("  %-32s %6.2fx  (vs %s)\n", what.c_str(), w->second / b->second, base.c_str());
-    };
-    std::printf("\nRatios measured in this run:\n");
-    for (const char* arg : {"/0/real_time", "/1/real_time"}) {
-      ratio(std::string("BM_runc_init") + arg, std::string("BM_run_plan") + arg);
-      ratio(std::string("BM_runc_init") + arg, "BM_floor_true/real_time");
-      ratio(std::string("BM_run_plan") + arg, "BM_floor_true/real_time");
-    }
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  ratio_reporter rep;
+  bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  rep.print_ratios();
+  print_ratios(rep);
   benchmark::Shutdown();
 }

@@ -16,10 +16,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
+#include "bench/ratio_reporter.hpp"
 #include "nsentry/child.hpp"
 #include "nsentry/join.hpp"
 
@@ -224,35 +224,17 @@ BENCHMARK(BM_nsenter)->UseRealTime();
 
 // --- ratios --------------------------------------------------------------------------------------
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (!r.error_occurred) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void print_ratios() {
-    auto ratio = [&](const char* what, const char* floor) {
-      auto w = times_.find(what), f = times_.find(floor);
-      if (w == times_.end() || f == times_.end()) return;
-      std::printf("  %-45s %6.2fx  (vs %s)\n", what, w->second / f->second, floor);
-    };
-    std::printf("\nRatios against the floor measured in this run:\n");
-    for (const char* rss : {"/0/real_time", "/1/real_time"}) {
-      std::string floor = std::string("BM_floor_posix_spawn/0/real_time");
-      for (const char* b : {"BM_fork_exec", "BM_nsentry_vfork_spawn", "BM_nsentry_clone3_spawn",
-                            "BM_floor_posix_spawn"})
-        ratio((std::string(b) + rss).c_str(), floor.c_str());
-    }
-    ratio("BM_join_pid_setns_pidfd/real_time", "BM_floor_setns_preopened/real_time");
-    ratio("BM_join_pid_per_fd/real_time", "BM_floor_setns_preopened/real_time");
-    ratio("BM_nsentry_enter/real_time", "BM_floor_true/real_time");
-    ratio("BM_nsenter/real_time", "BM_floor_true/real_time");
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
+void print_ratios(const bench::ratio_reporter& rep) {
+  std::printf("\nRatios against the floor measured in this run:\n");
+  for (const char* rss : {"/0/real_time", "/1/real_time"})
+    for (const char* b : {"BM_fork_exec", "BM_nsentry_vfork_spawn", "BM_nsentry_clone3_spawn",
+                          "BM_floor_posix_spawn"})
+      rep.ratio(std::string(b) + rss, "BM_floor_posix_spawn/0/real_time");
+  rep.ratio("BM_join_pid_setns_pidfd/real_time", "BM_floor_setns_preopened/real_time");
+  rep.ratio("BM_join_pid_per_fd/real_time", "BM_floor_setns_preopened/real_time");
+  rep.ratio("BM_nsentry_enter/real_time", "BM_floor_true/real_time");
+  rep.ratio("BM_nsenter/real_time", "BM_floor_true/real_time");
+}
 
 }  // namespace
 
@@ -260,9 +242,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   start_target();
   if (target_pid == 0) std::fprintf(stderr, "no namespace target (needs root and unshare)\n");
-  ratio_reporter rep;
+  bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  rep.print_ratios();
+  print_ratios(rep);
   if (unshare_pid) {
     ::kill(unshare_pid, SIGKILL);
     reap(unshare_pid);

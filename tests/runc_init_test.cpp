@@ -19,6 +19,7 @@
 #include "nsentry/ns.hpp"
 #include "tests/captures.hpp"
 #include "tests/exec_test_util.hpp"
+#include "tests/runc_checks.hpp"
 #include "tests/runc_parent.hpp"
 
 using namespace nsentry;
@@ -90,37 +91,6 @@ std::string encode(const plan& p, runc_protocol v = runc_protocol::v1_1) {
   auto b = bootstrap::encode(p, v);
   REQUIRE_MESSAGE(b.has_value(), b.error().message());
   return bytes_to_string(b.value());
-}
-
-template <class Set>
-runc_run run(Set set) {
-  runc_parent_options o;
-  set(o);
-  auto r = run_runc_init(o);
-  REQUIRE_MESSAGE(r.has_value(), r.error().message());
-  return std::move(r).value();
-}
-
-// Every log line is JSON with exactly the non-empty string fields level and msg (runc §8.4).
-void check_log_lines(const runc_run& r) {
-  for (const auto& l : r.log_lines) {
-    CAPTURE(l);
-    boost::json::error_code ec;
-    auto v = boost::json::parse(l, ec);
-    REQUIRE(!ec);
-    REQUIRE(v.is_object());
-    CHECK(v.as_object().size() == 2);
-    CHECK(!v.at("level").as_string().empty());
-    CHECK(!v.at("msg").as_string().empty());
-  }
-}
-
-bool has_line(const runc_run& r, std::string_view level, std::string_view needle) {
-  return std::any_of(r.log_lines.begin(), r.log_lines.end(), [&](const std::string& l) {
-    auto v = boost::json::parse(l).as_object();
-    return v.at("level").as_string() == level &&
-           std::string_view(v.at("msg").as_string()).find(needle) != std::string_view::npos;
-  });
 }
 
 std::set<pid_t> children_set() {

@@ -1,7 +1,7 @@
 // The runc-style parent harness, validated against a fake init (tests/runc_fake_init.cpp):
 // this checks the harness — message transport, pid report, reaping, logs, deadlines — so that
 // the end-to-end tests of the real init can trust it.
-#include "runc_parent.hpp"
+#include "tests/runc_checks.hpp"
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
@@ -21,38 +21,6 @@ std::string capture(const char* name) {
   std::ifstream in(std::string("external/shared/testdata/runc-1.1.5/") + name, std::ios::binary);
   REQUIRE(in.good());
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// GCC 12 warns about designated initializers that skip defaulted members; set fields instead.
-template <class Set>
-runc_run run(Set set) {
-  runc_parent_options o;
-  set(o);
-  auto r = run_runc_init(o);
-  REQUIRE_MESSAGE(r.has_value(), r.error().message());
-  return std::move(r).value();
-}
-
-// Every line decodes as JSON with exactly the non-empty string fields level and msg.
-void check_log_lines(const runc_run& r) {
-  for (const auto& l : r.log_lines) {
-    CAPTURE(l);
-    boost::json::error_code ec;
-    auto v = boost::json::parse(l, ec);
-    REQUIRE(!ec);
-    REQUIRE(v.is_object());
-    CHECK(v.as_object().size() == 2);
-    CHECK(!v.at("level").as_string().empty());
-    CHECK(!v.at("msg").as_string().empty());
-  }
-}
-
-bool has_line(const runc_run& r, std::string_view level, std::string_view needle) {
-  return std::any_of(r.log_lines.begin(), r.log_lines.end(), [&](const std::string& l) {
-    auto v = boost::json::parse(l).as_object();
-    return v.at("level").as_string() == level &&
-           std::string_view(v.at("msg").as_string()).find(needle) != std::string_view::npos;
-  });
 }
 
 }  // namespace
