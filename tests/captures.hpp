@@ -36,6 +36,13 @@ inline std::vector<std::byte> read_bytes(const std::filesystem::path& p) {
   return out;
 }
 
+inline std::string as_string(const std::vector<std::byte>& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// One capture's message, as a runc-style parent writes it ("a_default.bin").
+inline std::string message(const std::string& bin_name) { return as_string(read_bytes(dir / bin_name)); }
+
 // Every capture that has a message (g_timens.json records that runc 1.1.5 wrote none).
 inline std::vector<capture> all() {
   std::vector<capture> out;

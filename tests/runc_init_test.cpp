@@ -83,14 +83,10 @@ std::string all(const seen& s, const std::string& key) {
   return out;
 }
 
-std::string bytes_to_string(const std::vector<std::byte>& b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
 std::string encode(const plan& p, runc_protocol v = runc_protocol::v1_1) {
   auto b = bootstrap::encode(p, v);
   REQUIRE_MESSAGE(b.has_value(), b.error().message());
-  return bytes_to_string(b.value());
+  return captures::as_string(b.value());
 }
 
 std::set<pid_t> children_set() {
@@ -489,7 +485,7 @@ TEST_CASE("a message split across several writes with pauses is read whole") {
   captures::capture c;
   for (auto& x : captures::all())
     if (x.name == "c_multimap") c = x;
-  std::string msg = bytes_to_string(c.bytes);
+  std::string msg = captures::as_string(c.bytes);
   REQUIRE(msg.size() > 40);
   auto r = run([&](runc_parent_options& o) {
     o.argv = report_argv(runfiles_nsentry, {"--runc", "1.1"});
@@ -533,7 +529,7 @@ TEST_CASE("fatal paths: exit 1, one fatal line, known stages killed, nothing lef
     captures::capture c;
     for (auto& x : captures::all())
       if (x.name == "c_multimap") c = x;
-    std::string msg = bytes_to_string(c.bytes);
+    std::string msg = captures::as_string(c.bytes);
     auto r = fatal_run(msg.substr(0, msg.size() - 5), true);
     check_fatal(r, before, "the stream ended after " + std::to_string(msg.size() - 5) + " bytes");
     CHECK(r.strays.empty());
@@ -645,7 +641,7 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   captures::capture c;
   for (auto& x : captures::all())
     if (x.name == "b_userns") c = x;
-  auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.log_pipe = true; o.message = {bytes_to_string(c.bytes)}; });
+  auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.log_pipe = true; o.message = {captures::as_string(c.bytes)}; });
   check_success(r, before);
   auto s = parse_seen(r.stderr_text);
   CAPTURE(r.stderr_text);
@@ -670,7 +666,7 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   CHECK(one(ps, "ns.net") == std::to_string(own_ino(ns_kind::net)));
 
   // With arguments, stage-2 execs them (here: the report script).
-  auto ex = run([&](runc_parent_options& o) { o.argv = {runfiles_program, "/bin/sh", "-c", report_script}; o.message = {bytes_to_string(c.bytes)}; });
+  auto ex = run([&](runc_parent_options& o) { o.argv = {runfiles_program, "/bin/sh", "-c", report_script}; o.message = {captures::as_string(c.bytes)}; });
   check_success(ex, before);
   auto p = bootstrap::parse(c.bytes, runc_protocol::v1_1);
   REQUIRE(p.has_value());
