@@ -378,6 +378,14 @@ TEST_CASE("encode refuses what the wire cannot carry") {
   nul.uidmap_tool = std::string("/usr/bin/new\0uidmap", 19);
   CHECK(bootstrap::encode(nul).error().message() ==
         "uidmap_tool: contains a NUL byte: invalid plan");
+
+  // One clock twice: plan::validate refuses it, for the encoder and the executor alike.
+  plan twice;
+  twice.create = ns_set::of<time_ns>();
+  twice.time_offsets = {{time_clock::monotonic, 1, 0}, {time_clock::monotonic, 2, 0}};
+  CHECK(bootstrap::encode(twice).error().message() ==
+        "time_offsets: monotonic given twice: invalid plan");
+  CHECK(twice.validate().error().message() == "time_offsets: monotonic given twice: invalid plan");
 }
 
 // --- the stream reader ---------------------------------------------------------------------

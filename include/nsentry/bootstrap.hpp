@@ -478,11 +478,6 @@ inline result<std::vector<std::byte>> encode(const plan& p,
   }
   NSENTRY_TRY(detail::put_u32(out, attr::rootless_euid, p.rootless_euid ? 1 : 0));
   if (protocol == runc_protocol::v1_2 && !p.time_offsets.empty()) {
-    for (const auto& t : p.time_offsets)
-      for (const auto& o : p.time_offsets)
-        if (&o != &t && o.clock == t.clock)
-          return nsentry_error(errc::invalid_plan, "time_offsets",
-                               std::string(name_of(t.clock)) + " given twice");
     NSENTRY_TRY(detail::put_string(out, attr::timensoffset, format_time_offsets(p.time_offsets)));
   }
   if (protocol == runc_protocol::v1_1 && p.mount_sources) {

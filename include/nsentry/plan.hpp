@@ -100,6 +100,9 @@ struct plan {
     if ((!uid_map.empty() || !gid_map.empty()) && !create.contains(ns_kind::user))
       return invalid("uid_map", "id maps given without a new user namespace");
     for (const auto& t : time_offsets) {
+      for (const auto& o : time_offsets)
+        if (&o != &t && o.clock == t.clock)
+          return invalid("time_offsets", std::string(name_of(t.clock)) + " given twice");
       if (t.nanosecs < 0 || t.nanosecs > 999'999'999)
         return invalid("time_offsets", std::string(name_of(t.clock)) + " nanoseconds " +
                                            std::to_string(t.nanosecs) + " outside 0..999999999");
