@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/fd.hpp"
 
@@ -28,6 +29,11 @@ inline void report(std::string_view what) {
 }
 
 inline void report(const error& e) { report(e.message()); }
+
+// The --runc option's value (checked by CLI11 to be 1.1 or 1.2).
+inline runc_protocol protocol_of(const std::string& v) {
+  return v == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
+}
 
 // Reads all of FILE (or stdin for "-"), refusing more than `limit` bytes.
 inline result<std::vector<std::byte>> read_input(const std::string& file, std::size_t limit) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/child.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"

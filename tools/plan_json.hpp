@@ -24,7 +24,6 @@
 #include <string_view>
 #include <vector>
 
-#include "nsentry/bootstrap.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/id_map.hpp"
 #include "nsentry/ns.hpp"
@@ -235,11 +234,6 @@ inline result<plan> plan_from_json_bytes(std::span<const std::byte> bytes) {
     return nsentry_error(errc::invalid_plan, "json",
                          "byte " + std::to_string(used) + ": " + ec.message());
   return plan_from_json(parser.release());
-}
-
-// The --runc option's value (checked by CLI11 to be 1.1 or 1.2).
-inline runc_protocol protocol_of(const std::string& v) {
-  return v == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
 }
 
 }  // namespace nsentry::cli

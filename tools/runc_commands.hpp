@@ -87,7 +87,7 @@ inline int run_runc_init(const runc_init_args& a) {
     argv.push_back(nullptr);
   }
   runc::init_options o;
-  o.protocol = a.runc == "1.1" ? runc_protocol::v1_1 : runc_protocol::v1_2;
+  o.protocol = protocol_of(a.runc);
   o.sealed = a.sealed;
   o.argv = argv.data();
   if (runc::init(o) == runc::init_role::not_init) return 0;
