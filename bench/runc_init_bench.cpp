@@ -98,7 +98,7 @@ void BM_runc_init(benchmark::State& state) {
     }
     ::close(sv[1]);
     bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
-    auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::usage, "write");
+    auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
     ::close(sv[0]);
     reap(pid);
     if (!report) {

@@ -21,6 +21,8 @@
 
 #include "bench/ratio_reporter.hpp"
 #include "nsentry/child.hpp"
+#include "nsentry/exec_spec.hpp"
+#include "nsentry/spawn.hpp"
 #include "nsentry/join.hpp"
 
 extern char** environ;
@@ -153,27 +155,21 @@ void BM_floor_setns_preopened(benchmark::State& state) {
 }
 BENCHMARK(BM_floor_setns_preopened)->UseRealTime();
 
+// The pidfd path (join_pid: one setns(pidfd, flags)) and the per-file path (join_paths on
+// /proc/<pid>/ns/*, what join_pid falls back to before Linux 5.8).
 void join_bench(benchmark::State& state, bool pidfd_path) {
-  reset_probe_cache();
-  std::optional<sys::scoped_override<int (*)(int, int)>> no_pidfd;
-  if (!pidfd_path) {
-    no_pidfd.emplace(&sys::table::setns, [](int, int) {
-      errno = EINVAL;
-      return -1;
-    });
-    (void)kernel_has(feature::setns_pidfd);
-    no_pidfd.reset();
-  }
   home h;
+  const std::vector<ns_join> paths{{ns_kind::net, proc_ns_path(target_pid, ns_kind::net)},
+                                   {ns_kind::uts, proc_ns_path(target_pid, ns_kind::uts)}};
   for (auto _ : state) {
-    auto r = join_pid(target_pid, ns_set{ns_kind::net, ns_kind::uts});
+    auto r = pidfd_path ? join_pid(target_pid, ns_set{ns_kind::net, ns_kind::uts})
+                        : join_paths(paths);
     if (!r) {
       state.SkipWithError(r.error().message().c_str());
       break;
     }
     h.back();
   }
-  reset_probe_cache();
 }
 
 void BM_join_pid_setns_pidfd(benchmark::State& state) { join_bench(state, true); }

@@ -77,7 +77,7 @@ std::string parse_error(const bytes& msg, runc_protocol proto = runc_protocol::v
   auto r = bootstrap::parse(msg, proto, limit);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error() == errc::malformed_message);
-  CHECK(r.error().step == "bootstrap");
+  CHECK(r.error().step == step::bootstrap);
   return r.error().detail;
 }
 
@@ -507,6 +507,6 @@ TEST_CASE("read: end of stream, read errors, and the size limit") {
     auto r = bootstrap::read(sp.reader.get());
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == std::errc::connection_reset);
-    CHECK(r.error().step == "read");
+    CHECK(r.error().step == step::read);
   }
 }

@@ -1,6 +1,8 @@
 // spawn / child / exec_spec against the real kernel: statuses, the error channel, the
 // fallbacks (clone3 ENOSYS, clone without CLONE_PIDFD, no pidfd_open), no leaks, no zombies.
 #include "nsentry/child.hpp"
+#include "nsentry/exec_spec.hpp"
+#include "nsentry/spawn.hpp"
 
 #include <doctest/doctest.h>
 
@@ -50,7 +52,7 @@ TEST_CASE("exec_spec: PATH search, argv passed through, workdir applied") {
   CHECK(s.value().candidates().size() > 1);
   CHECK(run(s.value()).success());
   CHECK_FALSE(exec_spec::make({}));
-  CHECK(exec_spec::make({""}).error() == errc::usage);
+  CHECK(exec_spec::make({""}).error() == errc::invalid_argument);
 }
 
 TEST_CASE("a command that is missing or not executable is an exec error; nothing leaks") {
@@ -61,7 +63,7 @@ TEST_CASE("a command that is missing or not executable is an exec error; nothing
     auto missing = spawn_exec(cmd({"/nonexistent/nsentry-cmd"}), o);
     REQUIRE_FALSE(missing);
     CHECK(missing.error() == std::errc::no_such_file_or_directory);
-    CHECK(missing.error().step == "exec");
+    CHECK(missing.error().step == step::exec);
     CHECK(missing.error().path == "/nonexistent/nsentry-cmd");
     auto not_exec = spawn_exec(cmd({"/etc/passwd"}), o);
     REQUIRE_FALSE(not_exec);
@@ -70,12 +72,12 @@ TEST_CASE("a command that is missing or not executable is an exec error; nothing
     REQUIRE(bad_wd);
     auto c = spawn_exec(bad_wd.value(), o);
     REQUIRE_FALSE(c);
-    CHECK(c.error().step == "chdir");
+    CHECK(c.error().step == step::chdir);
     CHECK(c.error() == std::errc::no_such_file_or_directory);
   }
-  CHECK(child_exit_code(child_failure::at(child_step::exec, ENOENT)) == 127);
-  CHECK(child_exit_code(child_failure::at(child_step::exec, EACCES)) == 126);
-  CHECK(child_exit_code(child_failure::at(child_step::setns, EPERM)) == 125);
+  CHECK(exit_status_for(failure::at(step::exec, ENOENT)) == 127);
+  CHECK(exit_status_for(failure::at(step::exec, EACCES)) == 126);
+  CHECK(exit_status_for(failure::at(step::setns, EPERM)) == 125);
   CHECK(count_fds() == fds);
   CHECK(count_children() == kids);
 }
@@ -163,13 +165,13 @@ TEST_CASE("clone failures are errors and leave nothing behind") {
                          }};
   auto a = spawn_exec(cmd({"true"}));
   REQUIRE_FALSE(a);
-  CHECK(a.error().step == "clone");
+  CHECK(a.error().step == step::clone);
   CHECK(a.error() == std::errc::resource_unavailable_try_again);
   spawn_options so;
   so.share_memory = false;
   auto b = spawn_exec(cmd({"true"}), so);
   REQUIRE_FALSE(b);
-  CHECK(b.error().step == "clone3");
+  CHECK(b.error().step == step::clone3);
   CHECK(count_fds() == fds);
   CHECK(count_children() == kids);
 }

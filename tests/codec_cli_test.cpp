@@ -195,9 +195,9 @@ TEST_CASE("encode: the spec's 1.2 worked example from JSON") {
   CHECK(json::parse(d.out).at("time_offsets") ==
         json::parse(R"([{"clock":"monotonic","secs":172800,"nanosecs":0}])"));
   check_refused(run_cli({"decode", "--runc", "1.1", "-"}, r.out),
-                "attribute 27290 at offset 88: MOUNT_SOURCES does not end in an empty entry");
+                "bootstrap: attribute 27290 at offset 88: MOUNT_SOURCES does not end in an empty entry: malformed bootstrap message");
   check_refused(run_cli({"encode", "--runc", "1.1", "-"}, plan_json),
-                "time_offsets: runc 1.1 messages cannot carry time offsets");
+                "time_offsets: runc 1.1 messages cannot carry time offsets: invalid plan");
 }
 
 TEST_CASE("decode refuses malformed messages: exit 2, empty stdout, one exact line") {
@@ -209,22 +209,22 @@ TEST_CASE("decode refuses malformed messages: exit 2, empty stdout, one exact li
   const std::uint16_t len300 = 300;
   std::memcpy(b.data() + 24, &len300, 2);
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "attribute 27283 at offset 24: length 300 runs past the end of the message (128 bytes)");
+                "bootstrap: attribute 27283 at offset 24: length 300 runs past the end of the message (128 bytes): malformed bootstrap message");
 
   b = multimap->bytes;
   b[4] = std::byte{2};
   b[5] = std::byte{0};
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG (62000)");
+                "bootstrap: header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG (62000): malformed bootstrap message");
   check_refused(run_cli({"decode", "-"}, as_string(multimap->bytes).substr(0, 40)),
-                "header at offset 0: length 128 runs past the end of the message (40 bytes)");
+                "bootstrap: header at offset 0: length 128 runs past the end of the message (40 bytes): malformed bootstrap message");
   check_refused(run_cli({"decode", "-"}, ""),
-                "header at offset 0: message is 0 bytes, shorter than the 16-byte header");
+                "bootstrap: header at offset 0: message is 0 bytes, shorter than the 16-byte header: malformed bootstrap message");
   b = multimap->bytes;
   b[26] = std::byte{0x99};  // UIDMAP's type byte -> 27289 (GIDMAPPATH): a plain string, fine;
   b[27] = std::byte{0x6b};  // 0x6b99 = 27545: unknown
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "attribute 27545 at offset 24: unknown attribute type");
+                "bootstrap: attribute 27545 at offset 24: unknown attribute type: malformed bootstrap message");
   check_refused(run_cli({"decode", tmp_path("no-such-file")}),
                 "open on " + tmp_path("no-such-file") + ": No such file or directory");
 }
@@ -234,31 +234,31 @@ TEST_CASE("encode is strict about its JSON") {
     CAPTURE(in);
     check_refused(run_cli({"encode", "-"}, in), line);
   };
-  refused(R"({"create":["net"],"colour":1})", "json: $: unknown key \"colour\"");
-  refused(R"({"create":"net"})", "json: $.create: expected an array");
-  refused(R"({"create":["network"]})", "json: $.create[0]: unknown namespace kind \"network\"");
-  refused(R"({"create":["net","net"]})", "json: $.create[1]: net listed twice");
-  refused(R"({"join":[{"ns":"net"}]})", "json: $.join[0]: missing key \"path\"");
-  refused(R"({"join":[{"ns":"net","path":"/x","extra":1}]})", "json: $.join[0]: unknown key \"extra\"");
+  refused(R"({"create":["net"],"colour":1})", "json: $: unknown key \"colour\": invalid plan");
+  refused(R"({"create":"net"})", "json: $.create: expected an array: invalid plan");
+  refused(R"({"create":["network"]})", "json: $.create[0]: unknown namespace kind \"network\": invalid plan");
+  refused(R"({"create":["net","net"]})", "json: $.create[1]: net listed twice: invalid plan");
+  refused(R"({"join":[{"ns":"net"}]})", "json: $.join[0]: missing key \"path\": invalid plan");
+  refused(R"({"join":[{"ns":"net","path":"/x","extra":1}]})", "json: $.join[0]: unknown key \"extra\": invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":-1,"count":1}]})",
-          "json: $.uid_map[0].outside: expected an integer in 0..4294967295");
+          "json: $.uid_map[0].outside: expected an integer in 0..4294967295: invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":1.5,"count":1}]})",
-          "json: $.uid_map[0].outside: expected an integer in 0..4294967295");
+          "json: $.uid_map[0].outside: expected an integer in 0..4294967295: invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":0,"count":0}]})",
-          "uid_map: line 1: count is 0");
-  refused(R"({"oom_score_adj":"5"})", "json: $.oom_score_adj: expected an integer in -1000..1000");
-  refused(R"({"oom_score_adj":1001})", "json: $.oom_score_adj: expected an integer in -1000..1000");
-  refused(R"({"setgroups":1})", "json: $.setgroups: expected true or false");
-  refused(R"({"uidmap_tool":7})", "json: $.uidmap_tool: expected a string");
+          "uid_map: line 1: count is 0: invalid id map");
+  refused(R"({"oom_score_adj":"5"})", "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
+  refused(R"({"oom_score_adj":1001})", "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
+  refused(R"({"setgroups":1})", "json: $.setgroups: expected true or false: invalid plan");
+  refused(R"({"uidmap_tool":7})", "json: $.uidmap_tool: expected a string: invalid plan");
   refused(R"({"create":["time"],"time_offsets":[{"clock":"realtime","secs":1,"nanosecs":0}]})",
-          "json: $.time_offsets[0].clock: unknown clock \"realtime\"");
-  refused(R"({"mount_sources":["/a"]})", "mount_sources: runc >= 1.2 messages cannot carry mount sources");
+          "json: $.time_offsets[0].clock: unknown clock \"realtime\": invalid plan");
+  refused(R"({"mount_sources":["/a"]})", "mount_sources: runc >= 1.2 messages cannot carry mount sources: invalid plan");
   refused(R"({"create":["net"],"join":[{"ns":"net","path":"/x"}]})",
-          "create: net both created and joined");
-  refused(R"([1,2])", "json: $: expected an object");
-  refused(R"({"create":)", "json: byte 10: incomplete JSON");
-  refused(R"({"create":["net"] "x":1})", "json: byte 18: syntax error");
-  refused(R"({"create":["net"]} junk)", "json: byte 19: extra data");
+          "create: net both created and joined: invalid plan");
+  refused(R"([1,2])", "json: $: expected an object: invalid plan");
+  refused(R"({"create":)", "json: byte 10: incomplete JSON: invalid plan");
+  refused(R"({"create":["net"] "x":1})", "json: byte 18: syntax error: invalid plan");
+  refused(R"({"create":["net"]} junk)", "json: byte 19: extra data: invalid plan");
 }
 
 TEST_CASE("argument errors exit 2 with one line") {

@@ -71,3 +71,4 @@ TEST_CASE("thread-scoped set with time_ns does not compile") { check_snippet("th
 TEST_CASE("unique_fd copy does not compile") { check_snippet("unique_fd_copy"); }
 TEST_CASE("enter_scoped<user_ns> does not compile") { check_snippet("enter_scoped_user"); }
 TEST_CASE("enter_scoped<time_ns> does not compile") { check_snippet("enter_scoped_time"); }
+TEST_CASE("spawn with a child function that may throw does not compile") { check_snippet("spawn_throwing_fn"); }

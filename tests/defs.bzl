@@ -17,7 +17,7 @@ def nsentry_test(name, privileged = False, deps = [], data = [], tags = [], **kw
     cc_test(
         name = name,
         srcs = [name + ".cpp"],
-        deps = ["//:nsentry", ":doctest_main"] + deps,
+        deps = ["//:nsentry", ":doctest_main", ":testing"] + deps,
         data = data,
         copts = ["-DDOCTEST_CONFIG_USE_STD_HEADERS"],
         tags = tags + (["no-sandbox", "exclusive"] if privileged else []),

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "nsentry/ns_kind.hpp"
+#include "tests/testing.hpp"
 
 extern char** environ;
 

@@ -50,7 +50,7 @@ run_result run_capture(const plan& p, const std::string& script) {
 }
 
 std::string normalize_map(const std::string& proc_text) {
-  auto m = id_map::parse(proc_text, "map");
+  auto m = id_map::parse(proc_text, step::id_map);
   REQUIRE(m);
   return m.value().format();
 }
@@ -131,7 +131,7 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     p.join = {{ns_kind::uts, "/etc/hostname"}};  // not a namespace file: setns in the child
     auto c = run_plan(p, cmd.value());
     REQUIRE_FALSE(c);
-    CHECK(c.error().step == "setns");
+    CHECK(c.error().step == step::setns);
     CHECK(c.error().kind == ns_kind::uts);
     CHECK(c.error().path == "/etc/hostname");
     CHECK(c.error() == std::errc::invalid_argument);
@@ -143,12 +143,12 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     REQUIRE(missing);
     auto c = run_plan(p, missing.value());
     REQUIRE_FALSE(c);
-    CHECK(c.error().step == "exec");
+    CHECK(c.error().step == step::exec);
     CHECK(c.error().path == "/nonexistent/cmd");
     p.create = ns_set{ns_kind::pid};  // from the grandchild, too
     c = run_plan(p, missing.value());
     REQUIRE_FALSE(c);
-    CHECK(c.error().step == "exec");
+    CHECK(c.error().step == step::exec);
   }
   {
     // The kernel refuses the maps (outside ids overlap is caught earlier; here: a map the
@@ -181,7 +181,7 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
                            }};
     auto c = run_plan(p, cmd.value());
     REQUIRE_FALSE(c);
-    CHECK(c.error().step == "unshare");
+    CHECK(c.error().step == step::unshare);
     CHECK(c.error() == std::errc::operation_not_permitted);
   }
   {
@@ -196,23 +196,47 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
   CHECK(count_children() == kids);
 }
 
-TEST_CASE("run_sequence: steps in order, the failure names its step") {
-  int rc = in_child([] {
-    auto r = run_sequence(create_step{ns_set{ns_kind::uts}},
-                          join_step{{{ns_kind::net, "/nonexistent/net"}}},
-                          create_step{ns_set{ns_kind::ipc}});
-    EXPECT_C(!r);
-    EXPECT_C(r.error().message() ==
-             "open(net) on /nonexistent/net: in step join: No such file or directory");
-    // The first step ran, the third did not.
-    EXPECT_C(ns_ino("/proc/self/ns/uts") != ns_ino("/proc/1/ns/uts") ||
-             ns_ino("/proc/1/ns/uts") == 0);
-    auto ok = run_sequence(oom_step{0, 5}, create_step{ns_set{ns_kind::ipc}});
-    EXPECT_C(ok);
-    EXPECT_C(slurp("/proc/self/oom_score_adj") == "5\n");
-    return 0;
-  });
-  CHECK(rc == 0);
+TEST_CASE("spawn_entry: a sequence composed by hand joins, creates and runs a function") {
+  const int fds = count_fds(), kids = count_children();
+  {
+    target t({"--uts"});
+    std::vector<ns_join> paths{{ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}};
+    auto files = opened_namespaces::open(paths);
+    REQUIRE_OK(files);
+    auto out = pipe_pair::make();
+    REQUIRE_OK(out);
+    child_side::entry_program prog;
+    prog.join_files = files.value().fds();
+    prog.create = ns_set{ns_kind::ipc};
+    const int w = out.value().write_end.get();
+    // The final step: report the uts and ipc inodes this process ended up in, then return.
+    auto report = [w]() noexcept {
+      struct stat uts {}, ipc {};
+      ::stat("/proc/self/ns/uts", &uts);
+      ::stat("/proc/self/ns/ipc", &ipc);
+      ino_t both[2] = {uts.st_ino, ipc.st_ino};
+      if (::write(w, both, sizeof both) != sizeof both) return failure::at(step::write, errno);
+      return failure{};
+    };
+    auto c = spawn_entry(prog, report, {});
+    REQUIRE_OK(c);
+    out.value().write_end.reset();
+    ino_t both[2] = {};
+    REQUIRE(::read(out.value().read_end.get(), both, sizeof both) == sizeof both);
+    CHECK(both[0] == t.ino(ns_kind::uts));
+    CHECK(both[1] != ns_ino("/proc/self/ns/ipc"));
+    auto st = c.value().wait();
+    REQUIRE_OK(st);
+    CHECK(st.value().success());
+
+    // A failing final step: the error names its step and errno, and no child is left.
+    auto bad = spawn_entry(prog, []() noexcept { return failure::at(step::exec, ENOENT); }, {});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().step == step::exec);
+    CHECK(bad.error() == std::errc::no_such_file_or_directory);
+  }
+  CHECK(count_fds() == fds);
+  CHECK(count_children() == kids);
 }
 
 // --- the CLI and the rootless path -------------------------------------------------------------

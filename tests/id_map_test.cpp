@@ -14,22 +14,22 @@
 using namespace nsentry;
 
 TEST_CASE("parse and format round-trip") {
-  auto m = id_map::parse("0 100000 65536\n", "uid_map");
+  auto m = id_map::parse("0 100000 65536\n", step::uid_map);
   REQUIRE(m.has_value());
   REQUIRE(m.value().size() == 1);
   CHECK(m.value().ranges()[0] == id_range{0, 100000, 65536});
   CHECK(m.value().format() == "0 100000 65536\n");
 
-  auto multi = id_map::parse("0 1000 1\n1 100000 1000\n1001 200000 10", "gid_map");
+  auto multi = id_map::parse("0 1000 1\n1 100000 1000\n1001 200000 10", step::gid_map);
   REQUIRE(multi.has_value());
   CHECK(multi.value().size() == 3);
   CHECK(multi.value().format() == "0 1000 1\n1 100000 1000\n1001 200000 10\n");
 
-  auto spaced = id_map::parse("  0\t 1000   1  \n", "uid_map");
+  auto spaced = id_map::parse("  0\t 1000   1  \n", step::uid_map);
   REQUIRE(spaced.has_value());
   CHECK(spaced.value().ranges()[0] == id_range{0, 1000, 1});
 
-  auto empty = id_map::parse("", "uid_map");
+  auto empty = id_map::parse("", step::uid_map);
   REQUIRE(empty.has_value());
   CHECK(empty.value().empty());
 }
@@ -54,7 +54,7 @@ TEST_CASE("invalid maps are refused with the line named") {
   };
   for (const auto& c : cases) {
     CAPTURE(c.text);
-    auto m = id_map::parse(c.text, "uid_map");
+    auto m = id_map::parse(c.text, step::uid_map);
     REQUIRE(m.has_error());
     CHECK(m.error() == errc::invalid_id_map);
     CHECK(m.error().message() == c.message);
@@ -69,11 +69,11 @@ TEST_CASE("ranges that touch but do not overlap are fine; the last valid id is 4
 TEST_CASE("more than 340 ranges is refused, 340 is accepted") {
   std::vector<id_range> ranges;
   for (std::uint32_t i = 0; i < 340; ++i) ranges.push_back({i, 1000 + i, 1});
-  auto ok = id_map::from_ranges(ranges, "gid_map");
+  auto ok = id_map::from_ranges(ranges, step::gid_map);
   REQUIRE(ok.has_value());
   CHECK(ok.value().format().size() < id_map::max_text_bytes);
   ranges.push_back({340, 1340, 1});
-  auto bad = id_map::from_ranges(ranges, "gid_map");
+  auto bad = id_map::from_ranges(ranges, step::gid_map);
   REQUIRE(bad.has_error());
   CHECK(bad.error().message() == "gid_map: 341 ranges, over the kernel's limit of 340: invalid id map");
 }
@@ -82,11 +82,11 @@ TEST_CASE("text over one page is refused") {
   std::vector<id_range> ranges;
   for (std::uint32_t i = 0; i < 200; ++i)
     ranges.push_back({1000000000u + i * 10, 2000000000u + i * 10, 10});  // ~33 bytes a line
-  auto bad = id_map::from_ranges(ranges, "uid_map");
+  auto bad = id_map::from_ranges(ranges, step::uid_map);
   REQUIRE(bad.has_error());
   CHECK(bad.error().detail.find("bytes, over the kernel's 4095") != std::string::npos);
   auto text = std::string(4096, '0');
-  auto big = id_map::parse(text, "uid_map");
+  auto big = id_map::parse(text, step::uid_map);
   REQUIRE(big.has_error());
   CHECK(big.error().message() == "uid_map: text is 4096 bytes, over the kernel's 4095: invalid id map");
 }
@@ -137,22 +137,22 @@ TEST_CASE("the kernel agrees: what id_map refuses the kernel refuses, what it ac
   };
   for (const char* text : refused) {
     CAPTURE(text);
-    CHECK(id_map::parse(text, "uid_map").has_error());
+    CHECK(id_map::parse(text, step::uid_map).has_error());
     CHECK(kernel_verdict(text) == EINVAL);
   }
   std::string many;
   for (int i = 0; i < 341; ++i) many += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
-  CHECK(id_map::parse(many, "uid_map").has_error());
+  CHECK(id_map::parse(many, step::uid_map).has_error());
   CHECK(kernel_verdict(many) == EINVAL);
 
   const char* accepted[] = {"0 100000 65536\n", "0 1000 1\n1 100000 1000\n1001 200000 10\n"};
   for (const char* text : accepted) {
     CAPTURE(text);
-    CHECK(id_map::parse(text, "uid_map").has_value());
+    CHECK(id_map::parse(text, step::uid_map).has_value());
     CHECK(kernel_verdict(text) == 0);
   }
   std::string max_lines;
   for (int i = 0; i < 340; ++i) max_lines += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
-  CHECK(id_map::parse(max_lines, "uid_map").has_value());
+  CHECK(id_map::parse(max_lines, step::uid_map).has_value());
   CHECK(kernel_verdict(max_lines) == 0);
 }

@@ -131,9 +131,9 @@ TEST_CASE("bad values are errors naming the variable and the value") {
     CHECK(std::string(s.reason) == b.reason);
     auto r = to_result(s);
     REQUIRE(r.has_error());
-    CHECK(r.error() == errc::usage);
+    CHECK(r.error() == errc::invalid_environment);
     CHECK(r.error().message() == std::string("environment: ") + b.variable + "=" + b.value + ": " +
-                                     b.reason + ": invalid usage");
+                                     b.reason + ": invalid environment");
   }
 }
 

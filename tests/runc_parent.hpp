@@ -186,16 +186,16 @@ inline bool place_fds(const int* fds, const int* targets, int n) {
 // Runs one init under the runc protocol and collects everything. Errors of the harness itself
 // (socketpair, fork, ...) are returned; everything the init does is reported in runc_run.
 inline result<runc_run> run_runc_init(const runc_parent_options& o) {
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1) return posix_error("prctl(PR_SET_CHILD_SUBREAPER)");
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1) return posix_error(step::prctl);
   auto deadline = detail::clock::now() + o.timeout;
 
   int sp[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) return posix_error("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) return posix_error(step::socketpair);
   unique_fd sock(sp[0]), child_sock(sp[1]);
   int lp[2] = {-1, -1}, ep[2];
-  if (o.log_pipe && ::pipe2(lp, O_CLOEXEC) == -1) return posix_error("pipe2");
+  if (o.log_pipe && ::pipe2(lp, O_CLOEXEC) == -1) return posix_error(step::pipe);
   unique_fd log_r(lp[0]), log_w(lp[1]);
-  if (::pipe2(ep, O_CLOEXEC) == -1) return posix_error("pipe2");
+  if (::pipe2(ep, O_CLOEXEC) == -1) return posix_error(step::pipe);
   unique_fd err_r(ep[0]), err_w(ep[1]);
 
   // Everything the child needs is built before fork: it must not allocate.
@@ -215,7 +215,7 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
   int nfds = o.log_pipe ? 3 : 2;
 
   pid_t pid = ::fork();
-  if (pid == -1) return posix_error("fork");
+  if (pid == -1) return posix_error(step::fork);
   if (pid == 0) {
     if (detail::place_fds(from, to, nfds)) ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);

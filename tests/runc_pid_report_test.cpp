@@ -103,7 +103,7 @@ TEST_CASE("a write error is reported with errno") {
   CHECK(allocations.load() == before);
   REQUIRE(w.has_error());
   CHECK(w.error() == std::errc::broken_pipe);
-  CHECK(w.error().message() == "write pid report: Broken pipe");
+  CHECK(w.error().message() == "pid report: write: Broken pipe");
 }
 
 TEST_CASE("the reader accepts JSON whitespace and either order") {
@@ -152,7 +152,7 @@ TEST_CASE("the reader rejects anything else, naming what and where") {
     REQUIRE(r.has_error());
     CHECK(r.error() == errc::malformed_message);
     CHECK(r.error().detail == b.detail);
-    CHECK(r.error().step == "pid report");
+    CHECK(r.error().step == step::pid_report);
   }
 }
 

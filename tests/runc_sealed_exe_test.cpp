@@ -208,7 +208,7 @@ TEST_CASE("failures are named and leak no descriptor") {
     auto r = reexec_sealed(nullptr, nullptr);
     REQUIRE(r.has_error());
     CHECK(r.error() == std::errc::executable_format_error);
-    CHECK(r.error().step == "execveat");
+    CHECK(r.error().step == step::execveat);
   }
   CHECK(count_fds() == fds_before);
 }

@@ -21,24 +21,12 @@ namespace nsentry::cli {
 
 namespace codec_detail {
 
-// The one stderr line. A malformed message's detail already says where ("attribute 27283 at
-// offset 24: ..."); other nsentry errors say which field; errno errors say which file.
-inline std::string describe(const error& e) {
-  if (e.code == errc::malformed_message) return e.detail;
-  if (e.code.category() == nsentry_category() && !e.detail.empty())
-    return std::string(e.step) + ": " + e.detail;
-  return e.message();
-}
-
-inline int fail(const error& e) {
-  report(describe(e));
-  return bad_input;
-}
+inline int fail(const error& e) { return cli::fail(e, bad_input); }
 
 inline int decode(const std::string& file, const std::string& runc) {
-  auto bytes = read_input(file, bootstrap::default_max_size);
+  auto bytes = read_input(file);
   if (!bytes) return fail(bytes.error());
-  auto p = bootstrap::parse(bytes.value(), protocol_of(runc));
+  auto p = bootstrap::parse(bytes_of(bytes.value()), protocol_of(runc));
   if (!p) return fail(p.error());
   std::string text = boost::json::serialize(plan_to_json(p.value()));
   text += '\n';
@@ -47,9 +35,9 @@ inline int decode(const std::string& file, const std::string& runc) {
 }
 
 inline int encode(const std::string& file, const std::string& runc) {
-  auto bytes = read_input(file, bootstrap::default_max_size);
+  auto bytes = read_input(file);
   if (!bytes) return fail(bytes.error());
-  auto p = plan_from_json_bytes(bytes.value());
+  auto p = plan_from_json_bytes(bytes_of(bytes.value()));
   if (!p) return fail(p.error());
   auto msg = bootstrap::encode(p.value(), protocol_of(runc));
   if (!msg) return fail(msg.error());

@@ -18,6 +18,7 @@
 
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/child.hpp"
+#include "nsentry/exec_spec.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
@@ -33,24 +34,17 @@ namespace nsentry::cli {
 inline result<plan> load_plan(const std::string& json_file, const std::string& bootstrap_file,
                               runc_protocol protocol) {
   const std::string& file = json_file.empty() ? bootstrap_file : json_file;
-  NSENTRY_TRY(auto bytes, read_input(file, bootstrap::default_max_size));
-  auto p = json_file.empty() ? bootstrap::parse(bytes, protocol) : plan_from_json_bytes(bytes);
+  NSENTRY_TRY(auto text, read_input(file));
+  auto p = json_file.empty() ? bootstrap::parse(bytes_of(text), protocol)
+                             : plan_from_json_bytes(bytes_of(text));
   if (!p && p.error().path.empty()) return with_path(std::move(p).error(), file);
   return p;
 }
 
-// --- shared ------------------------------------------------------------------------------------
+// The exit status for a failure of enter/run: 126/127 for the command's exec, else 125.
+inline int fail(const error& e) { return cli::fail(e, exit_status_for(e)); }
 
-// The exit status for a failure: 126/127 for the command's exec, else 125.
-inline int fail(const error& e) {
-  report(e);
-  if (e.step == "exec" && e.code.category() == std::generic_category())
-    return e.code.value() == ENOENT || e.code.value() == ENOTDIR ? not_found : cannot_execute;
-  return nsentry_failed;
-}
-
-inline int wait_status(child& c) {
-  auto st = c.wait();
+inline int wait_status(result<exit_status> st) {
   if (!st) return fail(st.error());
   return st.value().shell_status();
 }
@@ -66,69 +60,24 @@ struct enter_args {
   std::vector<std::string> cmd;
 };
 
-// --all: every namespace of the target that differs from ours (as util-linux nsenter -a).
-inline result<ns_set> differing_namespaces(pid_t pid) {
-  ns_set out;
-  for (ns_kind k : all_ns_kinds) {
-    if (k == ns_kind::time && !kernel_has(feature::time_namespace)) continue;
-    struct stat theirs {}, ours {};
-    auto path = proc_ns_path(pid, k);
-    if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1)
-      return with_kind(with_pid(posix_error("stat", path), pid), k);
-    auto self = "/proc/self/ns/" + std::string(name_of(k));
-    if (sys::calls.fstatat(AT_FDCWD, self.c_str(), &ours, 0) == -1)
-      return with_kind(posix_error("stat", self), k);
-    if (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev) out.insert(k);
-  }
-  return out;
-}
-
 inline int run_enter(const enter_args& a) {
-  ns_set by_pid;
-  for (ns_kind k : all_ns_kinds)
-    if (a.kinds[static_cast<std::size_t>(k)]) by_pid.insert(k);
-  if (a.all) {
-    if (a.target == 0) return fail(nsentry_error(errc::usage, "enter", "--all needs -t PID"));
-    auto d = differing_namespaces(a.target);
-    if (!d) return fail(d.error());
-    by_pid |= d.value();
-  }
-  std::vector<ns_join> joins;
+  enter_request req;
+  req.target = a.target;
+  req.all = a.all;
+  for (const auto& r : ns_kinds)
+    if (a.kinds[static_cast<std::size_t>(r.kind)]) req.kinds.insert(r.kind);
   for (const auto& kp : a.paths) {
     auto eq = kp.find('=');
     auto kind = ns_kind_from_name(std::string_view(kp).substr(0, eq));
     if (eq == std::string::npos || !kind || eq + 1 == kp.size())
-      return fail(nsentry_error(errc::usage, "--ns", "expected KIND=PATH, got \"" + kp + "\""));
-    joins.push_back({*kind, kp.substr(eq + 1)});
-    by_pid.erase(*kind);  // an explicit path wins over -t for its kind
+      return fail(nsentry_error(errc::invalid_argument, step::argument,
+                                "--ns: expected KIND=PATH, got \"" + kp + "\""));
+    req.files.push_back({*kind, kp.substr(eq + 1)});
   }
-  if (!by_pid.empty() && a.target == 0)
-    return fail(nsentry_error(errc::usage, "enter", "namespace flags need -t PID"));
-  if (by_pid.empty() && joins.empty())
-    return fail(nsentry_error(errc::usage, "enter", "no namespace to enter"));
-
   auto cmd = exec_spec::make(a.cmd, std::nullopt,
                              a.wd.empty() ? std::nullopt : std::optional<std::string>(a.wd));
   if (!cmd) return fail(cmd.error());
-  // Open the paths (and our own ns directory) before joining anything: a joined mount
-  // namespace must not change what they name.
-  auto opened = opened_namespaces::open(joins);
-  if (!opened) return fail(opened.error());
-  unique_fd self(open_self_ns_dir());
-  if (!self) return fail(posix_error("open", "/proc/thread-self/ns"));
-  if (auto r = join_pid(a.target, by_pid); !r) return fail(r.error());
-  if (auto r = opened.value().join(self.get()); !r) return fail(r.error());
-
-  ns_set entered = by_pid | opened.value().kinds();
-  if (children_only_kinds(entered).empty()) {
-    auto f = cmd.value().exec();  // returns only on failure
-    return fail(with_path(error_from(f), a.cmd.front()));
-  }
-  spawn_options so;
-  so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
-  auto c = spawn_exec(cmd.value(), so);
-  if (!c) return fail(c.error());
-  return wait_status(c.value());
+  return wait_status(enter_and_exec(req, cmd.value()));
 }
 
 // --- run ---------------------------------------------------------------------------------------
@@ -147,7 +96,7 @@ inline int run_run(const run_args& a) {
   if (!cmd) return fail(cmd.error());
   auto c = run_plan(p.value(), cmd.value());
   if (!c) return fail(c.error());
-  return wait_status(c.value());
+  return wait_status(c.value().wait());
 }
 
 inline void add_exec_commands(CLI::App& app, int& status) {
@@ -155,10 +104,10 @@ inline void add_exec_commands(CLI::App& app, int& status) {
   auto* e = app.add_subcommand("enter", "enter a process's namespaces and run a command");
   e->add_option("-t,--target", enter->target, "the target process")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   e->add_flag("-a,--all", enter->all, "every namespace of the target that differs from ours");
-  for (ns_kind k : all_ns_kinds) {
-    auto name = "--" + std::string(name_of(k));
-    e->add_flag(name, enter->kinds[static_cast<std::size_t>(k)],
-                "the target's " + std::string(name_of(k)) + " namespace");
+  for (const auto& row : ns_kinds) {  // -U,--user ... as nsenter spells them
+    auto name = std::string("-") + row.cli_flag + ",--" + std::string(row.name);
+    e->add_flag(name, enter->kinds[static_cast<std::size_t>(row.kind)],
+                "the target's " + std::string(row.name) + " namespace");
   }
   e->add_option("--ns", enter->paths, "KIND=PATH: a namespace file to join (repeatable)")
       ->allow_extra_args(false);

@@ -78,7 +78,7 @@ inline boost::json::object plan_to_json(const plan& p) {
 namespace detail {
 
 inline error json_error(const std::string& where, std::string what) {
-  return nsentry_error(errc::invalid_plan, "json", where + ": " + std::move(what));
+  return nsentry_error(errc::invalid_plan, step::json, where + ": " + std::move(what));
 }
 
 inline result<std::int64_t> json_int(const boost::json::value& v, const std::string& where,
@@ -123,7 +123,7 @@ inline result<const boost::json::object*> json_obj(const boost::json::value& v,
 }
 
 inline result<id_map> json_map(const boost::json::value& v, const std::string& where,
-                               std::string_view which) {
+                               nsentry::step which) {
   NSENTRY_TRY(auto arr, json_arr(v, where));
   std::vector<id_range> ranges;
   for (std::size_t i = 0; i < arr->size(); ++i) {
@@ -184,8 +184,8 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
       p.join.push_back({*k, std::move(path)});
     }
   }
-  if (auto* m = o.if_contains("uid_map")) { NSENTRY_TRY(p.uid_map, json_map(*m, "$.uid_map", "uid_map")); }
-  if (auto* m = o.if_contains("gid_map")) { NSENTRY_TRY(p.gid_map, json_map(*m, "$.gid_map", "gid_map")); }
+  if (auto* m = o.if_contains("uid_map")) { NSENTRY_TRY(p.uid_map, json_map(*m, "$.uid_map", step::uid_map)); }
+  if (auto* m = o.if_contains("gid_map")) { NSENTRY_TRY(p.gid_map, json_map(*m, "$.gid_map", step::gid_map)); }
   if (auto* b = o.if_contains("setgroups")) { NSENTRY_TRY(p.setgroups, json_bool(*b, "$.setgroups")); }
   if (auto* b = o.if_contains("rootless_euid")) {
     NSENTRY_TRY(p.rootless_euid, json_bool(*b, "$.rootless_euid"));
@@ -231,7 +231,7 @@ inline result<plan> plan_from_json_bytes(std::span<const std::byte> bytes) {
   std::size_t used = parser.write(reinterpret_cast<const char*>(bytes.data()), bytes.size(), ec);
   if (!ec) parser.finish(ec);
   if (ec)
-    return nsentry_error(errc::invalid_plan, "json",
+    return nsentry_error(errc::invalid_plan, step::json,
                          "byte " + std::to_string(used) + ": " + ec.message());
   return plan_from_json(parser.release());
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "nsentry/child.hpp"
+#include "nsentry/runc/container_command.hpp"
 #include "nsentry/runc/env.hpp"
 #include "nsentry/runc/init.hpp"
 #include "nsentry/runc/log.hpp"
@@ -33,8 +34,6 @@
 
 namespace nsentry::cli {
 
-// runc's init exits 1 on any failure; so does runc-init.
-inline constexpr int runc_init_failed = 1;
 
 struct runc_init_args {
   std::string runc = "1.2";
@@ -56,32 +55,19 @@ inline result<std::vector<std::string>> own_command_line() {
   return out;
 }
 
-inline bool init_only_variable(std::string_view e) {
-  return e.rfind("_LIBCONTAINER_", 0) == 0 || e.rfind(std::string(runc::protocol_var) + "=", 0) == 0;
-}
-
 inline int run_runc_init(const runc_init_args& a) {
   // Everything stage-2 needs is built here, in stage-0: stage-2 must not allocate.
   std::optional<exec_spec> cmd;
   if (!a.cmd.empty()) {
-    std::vector<std::string> env;
-    for (char** e = environ; e && *e; ++e)
-      if (!init_only_variable(*e)) env.emplace_back(*e);
-    auto spec = exec_spec::make(a.cmd, std::move(env));
-    if (!spec) {
-      report(spec.error());
-      return runc_init_failed;
-    }
+    auto spec = runc::container_command(a.cmd);
+    if (!spec) return fail(spec.error(), runc_init_failed);
     cmd.emplace(std::move(spec).value());
   }
   std::vector<std::string> args;
   std::vector<char*> argv;
   if (a.sealed) {
     auto self = own_command_line();
-    if (!self) {
-      report(self.error());
-      return runc_init_failed;
-    }
+    if (!self) return fail(self.error(), runc_init_failed);
     args = std::move(self).value();
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -91,17 +77,8 @@ inline int run_runc_init(const runc_init_args& a) {
   o.sealed = a.sealed;
   o.argv = argv.data();
   if (runc::init(o) == runc::init_role::not_init) return 0;
-
-  // Stage-2, in the container. The init's pipes stay with the init: CMD does not inherit them.
-  runc::env_scan scan = runc::scan_environ();
-  runc::logger lg(scan.env);
-  lg.set_stage(2);
-  for (int fd : {scan.env.init_pipe, scan.env.log_pipe.value_or(-1)})
-    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  if (!cmd) return 0;
-  child_failure f = cmd->exec();
-  lg.fatal(step_name(f.step), " ", cmd->argv().front(), ": ", runc::errno_text{f.err});
-  ::_exit(child_exit_code(f));
+  if (!cmd) return 0;  // stage-2 with nothing to run
+  runc::exec_container_command(*cmd);
 }
 
 inline void add_runc_commands(CLI::App& app, int& status) {

@@ -39,6 +39,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -52,6 +53,13 @@ namespace nsentry {
 
 // Which runc wrote (or will read) the message; only attribute 27290 depends on it.
 enum class runc_protocol : std::uint8_t { v1_1, v1_2 };
+
+// "1.1" or "1.2" (runc >= 1.2); anything else is nullopt. The one parser of protocol names.
+constexpr std::optional<runc_protocol> runc_protocol_from_name(std::string_view name) noexcept {
+  if (name == "1.1") return runc_protocol::v1_1;
+  if (name == "1.2") return runc_protocol::v1_2;
+  return std::nullopt;
+}
 
 namespace bootstrap {
 
@@ -80,7 +88,7 @@ enum class attr : std::uint16_t {
 namespace detail {
 
 inline error malformed(std::string detail) {
-  return nsentry_error(errc::malformed_message, "bootstrap", std::move(detail));
+  return nsentry_error(errc::malformed_message, step::bootstrap, std::move(detail));
 }
 
 inline std::string where(std::uint16_t type, std::size_t offset) {
@@ -164,11 +172,11 @@ inline result<std::vector<ns_join>> parse_ns_paths(const attribute_view& a) {
   return out;
 }
 
-inline result<id_map> parse_map(const attribute_view& a, std::string_view which) {
+inline result<id_map> parse_map(const attribute_view& a, nsentry::step which) {
   NSENTRY_TRY(auto text, a.string());
-  if (text.empty()) return malformed(a.where() + "empty " + std::string(which));
+  if (text.empty()) return malformed(a.where() + "empty " + std::string(name_of(which)));
   auto m = id_map::parse(text, which);
-  if (!m) return malformed(a.where() + std::string(which) + " " + m.error().detail);
+  if (!m) return malformed(a.where() + std::string(name_of(which)) + " " + m.error().detail);
   return std::move(m).value();
 }
 
@@ -307,11 +315,11 @@ inline result<plan> parse(std::span<const std::byte> msg,
         break;
       }
       case attr::uidmap: {
-        NSENTRY_TRY(p.uid_map, detail::parse_map(a, "uid_map"));
+        NSENTRY_TRY(p.uid_map, detail::parse_map(a, step::uid_map));
         break;
       }
       case attr::gidmap: {
-        NSENTRY_TRY(p.gid_map, detail::parse_map(a, "gid_map"));
+        NSENTRY_TRY(p.gid_map, detail::parse_map(a, step::gid_map));
         break;
       }
       case attr::setgroup: {
@@ -389,7 +397,7 @@ inline void put32(std::vector<std::byte>& out, std::uint32_t v) {
 inline result<void> put_attr(std::vector<std::byte>& out, attr type,
                              std::span<const std::byte> payload) {
   if (payload.size() > 0xFFFF - attr_header_size)
-    return nsentry_error(errc::invalid_plan, "bootstrap",
+    return nsentry_error(errc::invalid_plan, step::bootstrap,
                          "attribute " + std::to_string(static_cast<unsigned>(type)) + " needs " +
                              std::to_string(payload.size()) +
                              " payload bytes, over the 65531 that nla_len can describe");
@@ -413,7 +421,7 @@ inline result<void> put_string(std::vector<std::byte>& out, attr type, std::stri
   return put_attr(out, type, std::as_bytes(std::span(with_nul.data(), with_nul.size())));
 }
 
-inline result<void> no_nul(std::string_view field, std::string_view s) {
+inline result<void> no_nul(nsentry::step field, std::string_view s) {
   if (s.find('\0') != std::string_view::npos)
     return nsentry_error(errc::invalid_plan, field, "contains a NUL byte");
   return success();
@@ -430,10 +438,10 @@ inline result<std::vector<std::byte>> encode(const plan& p,
                                              runc_protocol protocol = runc_protocol::v1_2) {
   NSENTRY_TRY(p.validate());
   if (protocol == runc_protocol::v1_1 && !p.time_offsets.empty())
-    return nsentry_error(errc::invalid_plan, "time_offsets",
+    return nsentry_error(errc::invalid_plan, step::time_offsets,
                          "runc 1.1 messages cannot carry time offsets");
   if (protocol == runc_protocol::v1_2 && p.mount_sources)
-    return nsentry_error(errc::invalid_plan, "mount_sources",
+    return nsentry_error(errc::invalid_plan, step::mount_sources,
                          "runc >= 1.2 messages cannot carry mount sources");
   std::vector<std::byte> out;
   out.resize(header_size);
@@ -442,9 +450,9 @@ inline result<std::vector<std::byte>> encode(const plan& p,
     std::string paths;
     for (const auto& j : p.join) {
       if (j.path.find(',') != std::string::npos)
-        return nsentry_error(errc::invalid_plan, "join",
+        return nsentry_error(errc::invalid_plan, step::join,
                              "path " + j.path + " contains ',', which NS_PATHS cannot carry");
-      NSENTRY_TRY(detail::no_nul("join", j.path));
+      NSENTRY_TRY(detail::no_nul(step::join, j.path));
       if (!paths.empty()) paths += ',';
       paths += name_of(j.kind);
       paths += ':';
@@ -453,9 +461,9 @@ inline result<std::vector<std::byte>> encode(const plan& p,
     NSENTRY_TRY(detail::put_string(out, attr::ns_paths, paths));
   }
   if (p.uidmap_tool) {
-    NSENTRY_TRY(detail::no_nul("uidmap_tool", *p.uidmap_tool));
+    NSENTRY_TRY(detail::no_nul(step::uidmap_tool, *p.uidmap_tool));
     if (p.uidmap_tool->empty())
-      return nsentry_error(errc::invalid_plan, "uidmap_tool", "empty path");
+      return nsentry_error(errc::invalid_plan, step::uidmap_tool, "empty path");
     NSENTRY_TRY(detail::put_string(out, attr::uidmappath, *p.uidmap_tool));
   }
   if (!p.uid_map.empty()) {
@@ -465,9 +473,9 @@ inline result<std::vector<std::byte>> encode(const plan& p,
     NSENTRY_TRY(detail::put_string(out, attr::gidmap, p.gid_map.format()));
   }
   if (p.gidmap_tool) {
-    NSENTRY_TRY(detail::no_nul("gidmap_tool", *p.gidmap_tool));
+    NSENTRY_TRY(detail::no_nul(step::gidmap_tool, *p.gidmap_tool));
     if (p.gidmap_tool->empty())
-      return nsentry_error(errc::invalid_plan, "gidmap_tool", "empty path");
+      return nsentry_error(errc::invalid_plan, step::gidmap_tool, "empty path");
     NSENTRY_TRY(detail::put_string(out, attr::gidmappath, *p.gidmap_tool));
   }
   if (p.setgroups) {
@@ -483,7 +491,7 @@ inline result<std::vector<std::byte>> encode(const plan& p,
   if (protocol == runc_protocol::v1_1 && p.mount_sources) {
     std::string body;
     for (const auto& s : *p.mount_sources) {
-      NSENTRY_TRY(detail::no_nul("mount_sources", s));
+      NSENTRY_TRY(detail::no_nul(step::mount_sources, s));
       body += s;
       body += '\0';
     }

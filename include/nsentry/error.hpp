@@ -3,7 +3,12 @@
 // Every fallible call in nsentry returns `nsentry::result<T>`, a Boost.Outcome std_result whose
 // error is an `nsentry::error`: a std::error_code (errno in std::generic_category(), or one of
 // nsentry's own `errc` values) plus the context a reader needs to act on it — the step that
-// failed, the namespace kind, the path or pid it acted on, and free detail text.
+// failed (a closed enum, nsentry/step.hpp), the namespace kind, the path or pid it acted on,
+// free detail text, the operation it happened in (`context`, rendered as a prefix), and the
+// error it wraps, if any (`cause`: a failed restore keeps the errno that made it fail).
+//
+//   join: setns(net) on /proc/42/ns/net: Operation not permitted
+//   ^context ^step ^kind  ^path          ^code
 //
 // Contract: parent-side only (building an error may allocate). Child-side code between clone and
 // exec never builds one; it reports (step, errno) over a pipe and the parent builds it.
@@ -14,6 +19,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +28,7 @@
 #include <utility>
 
 #include "nsentry/ns_kind.hpp"
+#include "nsentry/step.hpp"
 
 namespace nsentry {
 
@@ -36,7 +43,12 @@ enum class errc : int {
   not_joined,             // setns reported success but /proc/self/ns disagrees
   child_failed,           // a helper or child process exited non-zero or was killed
   restore_failed,         // a scoped entry could not put the thread back
-  usage,                  // an API or CLI argument that cannot be honoured
+  invalid_argument,       // an API or CLI argument that cannot be honoured
+  too_large,              // an input over its size limit
+  short_transfer,         // a copy or write that moved fewer bytes than it had to
+  no_child,               // a child handle that holds no process
+  multi_threaded,         // the kinds asked for need a single-threaded caller
+  invalid_environment,    // a _LIBCONTAINER_* (or nsentry) environment variable is malformed
 };
 
 class nsentry_category_impl final : public std::error_category {
@@ -51,7 +63,12 @@ class nsentry_category_impl final : public std::error_category {
       case errc::not_joined: return "namespace not joined";
       case errc::child_failed: return "child process failed";
       case errc::restore_failed: return "could not restore the thread's namespace";
-      case errc::usage: return "invalid usage";
+      case errc::invalid_argument: return "invalid argument";
+      case errc::too_large: return "input too large";
+      case errc::short_transfer: return "short transfer";
+      case errc::no_child: return "no child process";
+      case errc::multi_threaded: return "needs a single-threaded caller";
+      case errc::invalid_environment: return "invalid environment";
     }
     return "unknown nsentry error";
   }
@@ -76,20 +93,30 @@ namespace nsentry {
 // The error of every nsentry::result. Cheap to move; copying copies two short strings.
 struct error {
   std::error_code code;
-  std::string_view step;           // e.g. "setns", "open", "uid_map"; always a string literal
-  std::optional<ns_kind> kind;     // the namespace concerned, if any
-  std::string path;                // the file concerned, if any
-  pid_t pid = 0;                   // the process concerned, if any (0 = none)
-  std::string detail;              // extra words for nsentry's own errors (offsets, line numbers)
+  nsentry::step step = step::none;  // what was being done
+  std::optional<ns_kind> kind;      // the namespace concerned, if any
+  std::string path;                 // the file concerned, if any
+  pid_t pid = 0;                    // the process concerned, if any (0 = none)
+  std::string detail;               // extra words for nsentry's own errors (offsets, lines)
+  std::string_view context;         // the operation around the step ("join"); a literal
+  std::shared_ptr<const error> cause;  // the error this one wraps, if any
 
+  // The errno behind this error, or behind the one it wraps; 0 for nsentry's own codes.
   int errno_value() const noexcept {
-    return code.category() == std::generic_category() ? code.value() : 0;
+    if (code.category() == std::generic_category()) return code.value();
+    return cause ? cause->errno_value() : 0;
   }
 
-  // "setns(net) on /proc/42/ns/net: Operation not permitted"
+  // "join: setns(net) on /proc/42/ns/net: Operation not permitted"
   // "uid_map line 2: ranges overlap outside: invalid id map"
+  // "restore: setns(net): could not restore the thread's namespace (setns(net): Bad file ...)"
   std::string message() const {
-    std::string out(step.empty() ? std::string_view("nsentry") : step);
+    std::string out;
+    if (!context.empty()) {
+      out += context;
+      out += ": ";
+    }
+    out += name_of(step);
     if (kind) {
       out += '(';
       out += name_of(*kind);
@@ -108,6 +135,11 @@ struct error {
     }
     out += ": ";
     out += code.message();
+    if (cause) {
+      out += " (";
+      out += cause->message();
+      out += ')';
+    }
     return out;
   }
 
@@ -128,18 +160,27 @@ using result = outcome::std_result<T, error>;
 
 using outcome::success;
 
-// The three-line syscall wrapper idiom: `if (call(...) == -1) return posix_error("step");`.
+// The three-line syscall wrapper idiom: `if (call(...) == -1) return posix_error(step::open);`.
 // Reads errno at once, so call it before anything else can clobber it.
-inline error posix_error(std::string_view step, int err = errno) {
-  return error{std::error_code(err, std::generic_category()), step, {}, {}, 0, {}};
+inline error posix_error(nsentry::step s, int err = errno) {
+  error e;
+  e.code = std::error_code(err, std::generic_category());
+  e.step = s;
+  return e;
 }
 
-inline error posix_error(std::string_view step, std::string path, int err = errno) {
-  return error{std::error_code(err, std::generic_category()), step, {}, std::move(path), 0, {}};
+inline error posix_error(nsentry::step s, std::string path, int err = errno) {
+  error e = posix_error(s, err);
+  e.path = std::move(path);
+  return e;
 }
 
-inline error nsentry_error(errc c, std::string_view step, std::string detail = {}) {
-  return error{make_error_code(c), step, {}, {}, 0, std::move(detail)};
+inline error nsentry_error(errc c, nsentry::step s, std::string detail = {}) {
+  error e;
+  e.code = make_error_code(c);
+  e.step = s;
+  e.detail = std::move(detail);
+  return e;
 }
 
 // Builder-style context, for adding what the caller knows and the callee did not.
@@ -155,8 +196,20 @@ inline error with_pid(error e, pid_t p) {
   e.pid = p;
   return e;
 }
-inline error with_step(error e, std::string_view s) {
+inline error with_step(error e, nsentry::step s) {
   e.step = s;
+  return e;
+}
+// The operation the step was part of, rendered as a prefix: "join: setns(net) ...".
+inline error with_context(error e, std::string_view context) {
+  e.context = context;
+  return e;
+}
+// A new error (code `c` at step `s`) that keeps `inner` as its cause.
+inline error wrapping(errc c, nsentry::step s, error inner) {
+  error e = nsentry_error(c, s);
+  e.kind = inner.kind;
+  e.cause = std::make_shared<const error>(std::move(inner));
   return e;
 }
 

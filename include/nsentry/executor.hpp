@@ -1,242 +1,87 @@
-// nsentry/executor.hpp — steps composed into a sequence, and carrying out a whole plan.
+// nsentry/executor.hpp — carrying out entry sequences from the parent side.
 //
-// Steps are small types: a `name`, a one-line contract, and `result<void> operator()()`.
-// run_sequence(step...) runs them in order and stops at the first failure, whose error then
-// says which step it was ("... : in step join: Operation not permitted").
+//   NSENTRY_TRY(auto c, run_plan(p, cmd));               // a plan (runc's sequence), then exec
+//   NSENTRY_TRY(auto st, enter_and_exec(req, cmd));      // nsenter: join, then exec (or fork)
+//   NSENTRY_TRY(auto c, spawn_entry(prog, fn, handlers)); // a sequence composed by hand
 //
-//   NSENTRY_TRY(run_sequence(join_step{{{ns_kind::net, "/run/netns/a"}}},
-//                            create_step{ns_set::of<uts_ns>()}));
+// All three run the one entry sequence (child_side/sequence.hpp). run_plan and spawn_entry run
+// it in a new child, answering its requests over a channel (channel.hpp's serve) from here: the
+// id maps (write_id_maps, with the newuidmap/newgidmap fallback) and the time offsets. When pid
+// or time namespaces are involved, which take effect only for children, the child forks the
+// command's process and mirrors its exit status (child_side/mirror.hpp; its parent-death
+// signal is SIGKILL, so killing the returned child kills the command).
 //
-// run_plan(plan, cmd) is runc's entry sequence with the exec at the end, in three processes
-// like runc's stages: the caller (writes the maps and time offsets from outside), a child that
-// joins, creates and — when pid or time namespaces are involved, which take effect only for
-// children — forks the command's process and mirrors its exit status (its parent-death signal
-// is SIGKILL, so killing the child handle kills the command).
-//
-// Contracts: parent side; thread-safe (the work that needs a single thread happens in the
-// child); privileges as the plan requires (rootless plans map through newuidmap/newgidmap).
+// Contracts: parent side (allocates); run_plan/spawn_entry are thread-safe (the work that
+// needs a single thread happens in the child); enter_and_exec changes the calling process
+// (single-threaded for user, time and mnt). Privileges as the plan requires (rootless plans
+// map through newuidmap/newgidmap).
 #pragma once
 
 #include <optional>
 #include <span>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "nsentry/channel.hpp"
 #include "nsentry/child.hpp"
-#include "nsentry/create.hpp"
+#include "nsentry/child_side/sequence.hpp"
 #include "nsentry/error.hpp"
+#include "nsentry/exec_spec.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/plan.hpp"
+#include "nsentry/probe.hpp"
 #include "nsentry/proc_attrs.hpp"
-#include "nsentry/sys.hpp"
+#include "nsentry/spawn.hpp"
 
 namespace nsentry {
-
-// --- steps ---------------------------------------------------------------------------------
-
-// Join namespace files (join.hpp's algorithm). Calling thread; user/time need a single thread.
-struct join_step {
-  static constexpr std::string_view name = "join";
-  std::vector<ns_join> joins;
-  result<void> operator()() const { return join_paths(joins); }
-};
-
-// Join a process's namespaces (setns by pidfd on Linux >= 5.8). Calling thread.
-struct join_pid_step {
-  static constexpr std::string_view name = "join_pid";
-  pid_t pid = 0;
-  ns_set kinds;
-  result<void> operator()() const { return join_pid(pid, kinds); }
-};
-
-// unshare() in runc order (user first and alone). Calling thread; user/time need one thread.
-struct create_step {
-  static constexpr std::string_view name = "create";
-  ns_set kinds;
-  result<void> operator()() const { return create_namespaces(kinds); }
-};
-
-// Write a process's setgroups/uid_map/gid_map from outside. Thread-safe; may spawn newuidmap.
-struct id_map_step {
-  static constexpr std::string_view name = "id_maps";
-  pid_t pid = 0;
-  id_map_request maps;
-  result<void> operator()() const { return write_id_maps(pid, maps); }
-};
-
-// Write /proc/<pid>/oom_score_adj. Thread-safe.
-struct oom_step {
-  static constexpr std::string_view name = "oom_score_adj";
-  pid_t pid = 0;
-  int value = 0;
-  result<void> operator()() const { return write_oom_score_adj(pid, value); }
-};
-
-// Write a new time namespace's offsets before anyone enters it (Linux >= 5.6). Thread-safe.
-struct time_offsets_step {
-  static constexpr std::string_view name = "time_offsets";
-  pid_t pid = 0;
-  std::vector<time_offset> offsets;
-  result<void> operator()() const { return write_time_offsets(pid, offsets); }
-};
-
-template <class S>
-concept step = requires(const S& s) {
-  { S::name } -> std::convertible_to<std::string_view>;
-  { s() } -> std::same_as<result<void>>;
-};
-
-// Runs the steps in order; the first failure is returned with the step's name in its detail.
-template <step... S>
-result<void> run_sequence(const S&... steps) {
-  std::optional<error> failed;
-  auto one = [&](const auto& s) {
-    auto r = s();
-    if (r) return true;
-    error e = std::move(r).error();
-    e.detail = "in step " + std::string(s.name) + (e.detail.empty() ? "" : ": " + e.detail);
-    failed = std::move(e);
-    return false;
-  };
-  (one(steps) && ...);
-  if (failed) return std::move(*failed);
-  return success();
-}
-
-// --- a whole plan ----------------------------------------------------------------------------
 
 struct run_options {
   int cgroup_fd = -1;  // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
 };
 
-namespace detail {
+// Does entering `kinds` need a fork before the final step? (pid and time take effect only for
+// children.) The one place this is decided.
+constexpr bool needs_fork(ns_set kinds) noexcept { return !children_only_kinds(kinds).empty(); }
 
-// Everything the plan's child needs, prepared before the clone.
-struct plan_child {
-  std::span<const ns_fd> joins;
-  ns_set create;
-  bool set_root_uid = false;  // uid_map maps 0: become it after the maps
-  bool set_root_gid = false;
-  bool want_time_offsets = false;
-  bool fork_command = false;  // pid/time involved: the command runs in a grandchild
-  bool drop_groups = false;
-  char oom[16] = {};
-  std::size_t oom_len = 0;
-  int sock = -1;         // our end of the channel
-  int parent_sock = -1;  // the parent's end, closed in the child
-  const exec_spec* cmd = nullptr;
-
-  child_failure ask(record_type t) const noexcept {
-    send_record(sock, t);
-    char ack = 0;
-    ssize_t n;
-    while ((n = sys::calls.read(sock, &ack, 1)) == -1 && errno == EINTR) {
-    }
-    if (n != 1) ::_exit(125);  // the parent gave up (and reports why)
-    return {};
-  }
-
-  child_failure final_process() const noexcept {
-    if (drop_groups && sys::calls.setgroups(0, nullptr) == -1)
-      return child_failure::at(child_step::setgroups, errno);
-    return cmd->exec();
-  }
-
-  // The command's process when it must be a grandchild. Mirrors its status and never returns.
-  [[noreturn]] void fork_and_mirror() const noexcept {
-    pid_t me = ::getpid();
-    // The grandchild's parent-death signal can be set only after the fork; this pipe (its
-    // write end held by us alone) tells it whether we died in between. getppid() cannot: in
-    // a new pid namespace it is 0 either way.
-    int alive[2];
-    if (sys::calls.pipe2(alive, O_CLOEXEC | O_NONBLOCK) == -1) {
-      send_record(sock, record_type::failure, child_failure::at(child_step::fork, errno));
-      ::_exit(125);
-    }
-    sys::clone_args args;
-    args.exit_signal = SIGCHLD;
-    long pid = sys::calls.clone3(&args, sizeof args);
-    if (pid == -1 && errno == ENOSYS) pid = sys::calls.fork();
-    if (pid == -1) {
-      send_record(sock, record_type::failure, child_failure::at(child_step::fork, errno));
-      ::_exit(125);
-    }
-    if (pid == 0) {
-      sys::calls.close(alive[1]);
-      child_failure f{};
-      char c;
-      if (sys::calls.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
-        f = child_failure::at(child_step::prctl, errno);
-      else if (sys::calls.read(alive[0], &c, 1) != -1 || errno != EAGAIN)
-        ::_exit(125);  // the mirror died already: nobody is waiting for us
-      sys::calls.close(alive[0]);
-      if (!f.failed()) f = final_process();
-      send_record(sock, record_type::failure, f);
-      ::_exit(child_exit_code(f));
-    }
-    sys::calls.close(alive[0]);
-    sys::calls.close(sock);  // the grandchild's copy alone now tells the parent about exec
-    siginfo_t info{};
-    while (sys::calls.waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) == -1) {
-      if (errno != EINTR) ::_exit(125);
-    }
-    if (info.si_code == CLD_EXITED) ::_exit(info.si_status);
-    int sig = info.si_status;
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sys::calls.sigaction(sig, &dfl, nullptr);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    sys::calls.thread_sigmask(SIG_UNBLOCK, &one, nullptr);
-    sys::calls.kill(me, sig);
-    ::_exit(128 + sig);
-  }
-
-  child_failure operator()() const noexcept {
-    sys::calls.close(parent_sock);
-    if (oom_len) {
-      int fd = sys::calls.openat(AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC, 0);
-      if (fd == -1) return child_failure::at(child_step::oom_score_adj, errno);
-      ssize_t n = sys::calls.write(fd, oom, oom_len);
-      int err = errno;
-      sys::calls.close(fd);
-      if (n != static_cast<ssize_t>(oom_len)) return child_failure::at(child_step::oom_score_adj, err);
-    }
-    if (!joins.empty()) {
-      int self = open_self_ns_dir();
-      if (self == -1) return child_failure::at(child_step::open_ns, errno);
-      auto f = join_fds(joins, self);
-      sys::calls.close(self);
-      if (f.failed()) return f;
-    }
-    if (auto f = unshare_user(create); f.failed()) return f;
-    if (create.contains(ns_kind::user)) {
-      ask(record_type::maps_please);
-      auto u = static_cast<std::uint8_t>(ns_kind::user);
-      if (set_root_gid && sys::calls.setresgid(0, 0, 0) == -1)
-        return child_failure::at(child_step::setresgid, errno, u);
-      if (set_root_uid && sys::calls.setresuid(0, 0, 0) == -1)
-        return child_failure::at(child_step::setresuid, errno, u);
-    }
-    if (auto f = unshare_rest(create); f.failed()) return f;
-    if (want_time_offsets) ask(record_type::time_please);
-    if (fork_command) fork_and_mirror();
-    return final_process();
-  }
-};
-
-inline bool maps_root(const id_map& m) {
+// Does this map map id 0 inside (so the sequence becomes root after writing it)?
+inline bool maps_root(const id_map& m) noexcept {
   for (const auto& r : m.ranges())
     if (r.inside == 0) return true;
   return false;
 }
 
-}  // namespace detail
+// "-17" into the program's fixed buffer.
+inline void set_oom(child_side::entry_program& prog, int value) noexcept {
+  auto r = std::to_chars(prog.oom.data(), prog.oom.data() + prog.oom.size(), value);
+  prog.oom_len = static_cast<std::uint8_t>(r.ptr - prog.oom.data());
+}
+
+// Runs `final` at the end of the entry sequence `prog` in a new child, serving its requests
+// through `handlers` until it has exec'd (or `final` finished). The program's channel is set
+// here. `to_error` turns a child's failure into the error returned (default error_from).
+template <class Final>
+  requires child_function<std::remove_reference_t<Final>>
+result<child> spawn_entry(child_side::entry_program prog, Final&& final,
+                          std::span<const handler> handlers, run_options opt = {},
+                          const std::function<error(const failure&)>& to_error = {}) {
+  NSENTRY_TRY(auto ch, socket_pair::make());
+  prog.channel = ch.child_end.get();
+  const int parent_end = ch.parent_end.get();
+  spawn_options so;
+  so.share_memory = false;  // the child waits for us: it cannot borrow our memory
+  so.cgroup_fd = opt.cgroup_fd;
+  so.report_fd = ch.child_end.get();
+  NSENTRY_TRY(auto c, spawn(so, [&prog, &final, parent_end]() noexcept {
+                sys::calls.close(parent_end);
+                return child_side::run_entry(prog, final);
+              }));
+  ch.child_end.reset();
+  NSENTRY_TRY(serve(ch.parent_end.get(), c.pid(), handlers, to_error));
+  return c;
+}
 
 // Carries out `p` and execs `cmd` inside. Returns once `cmd` has been exec'd; the returned child
 // is the process to wait for (its status is the command's: code, or killed by the same signal).
@@ -245,59 +90,111 @@ inline bool maps_root(const id_map& m) {
 inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options opt = {}) {
   NSENTRY_TRY(p.validate());
   if (p.mount_sources && !p.mount_sources->empty())
-    return nsentry_error(errc::invalid_plan, "mount_sources",
+    return nsentry_error(errc::invalid_plan, step::mount_sources,
                          "not supported by the executor (runc 1.1 idmapped mount sources)");
   if (p.create.contains(ns_kind::time) && !kernel_has(feature::time_namespace))
-    return with_kind(nsentry_error(errc::unsupported_kernel, "create"), ns_kind::time);
-  NSENTRY_TRY(auto opened, opened_namespaces::open(p.join));
+    return with_kind(nsentry_error(errc::unsupported_kernel, step::create), ns_kind::time);
+  NSENTRY_TRY(auto files, opened_namespaces::open(p.join));
 
-  int sv[2];
-  if (sys::calls.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-    return posix_error("socketpair");
-  unique_fd ours(sv[0]), theirs(sv[1]);
-
-  detail::plan_child pc;
-  pc.joins = opened.fds();
-  pc.create = p.create;
-  pc.set_root_uid = detail::maps_root(p.uid_map);
-  pc.set_root_gid = detail::maps_root(p.gid_map);
-  pc.want_time_offsets = !p.time_offsets.empty();
-  pc.fork_command = !children_only_kinds(p.create | opened.kinds()).empty();
-  pc.drop_groups = p.drop_groups();
-  if (p.oom_score_adj) {
-    auto text = std::to_string(*p.oom_score_adj);
-    pc.oom_len = text.copy(pc.oom, sizeof pc.oom);
-  }
-  pc.sock = theirs.get();
-  pc.parent_sock = ours.get();
-  pc.cmd = &cmd;
-
-  spawn_options so;
-  so.share_memory = false;  // the child waits for us: it cannot borrow our memory
-  so.cgroup_fd = opt.cgroup_fd;
-  so.report_fd = theirs.get();
-  NSENTRY_TRY(auto c, spawn(so, pc));
-  theirs.reset();
+  child_side::entry_program prog;
+  prog.join_files = files.fds();
+  prog.create = p.create;
+  prog.become_root_uid = maps_root(p.uid_map);
+  prog.become_root_gid = maps_root(p.gid_map);
+  prog.want_time_offsets = !p.time_offsets.empty();
+  prog.fork_for_children = needs_fork(p.create | files.kinds());
+  prog.drop_groups = p.drop_groups();
+  if (p.oom_score_adj) set_oom(prog, *p.oom_score_adj);
 
   id_map_request maps{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool};
-  for (;;) {
-    NSENTRY_TRY(auto rec, read_record(ours.get()));
-    if (!rec) break;  // the command was exec'd: every holder of the child's end is gone
-    auto type = static_cast<record_type>(rec->type);
-    if (type == record_type::failure) {
-      error e = opened.to_error(failure_from(*rec));
-      if (e.step == "exec") e.path = cmd.argv().front();
-      return with_pid(std::move(e), c.pid());
-    } else if (type == record_type::maps_please) {
-      NSENTRY_TRY(write_id_maps(c.pid(), maps));
-    } else if (type == record_type::time_please) {
-      NSENTRY_TRY(write_time_offsets(c.pid(), p.time_offsets));
-    } else {
-      return nsentry_error(errc::child_failed, "read", "unknown record from child");
-    }
-    NSENTRY_TRY(write_all(ours.get(), std::string_view("+", 1)));
+  const handler handlers[] = {
+      {record_type::id_maps,
+       [&](const record&, pid_t pid) -> result<reply> {
+         NSENTRY_TRY(write_id_maps(pid, maps));
+         return reply::ack;
+       }},
+      {record_type::time_offsets,
+       [&](const record&, pid_t pid) -> result<reply> {
+         NSENTRY_TRY(write_time_offsets(pid, p.time_offsets));
+         return reply::ack;
+       }},
+  };
+  auto to_error = [&](const failure& f) {
+    error e = files.to_error(f);
+    if (e.step == step::exec) e.path = cmd.argv().front();
+    return e;
+  };
+  return spawn_entry(
+      prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);
+}
+
+// What enter_and_exec joins: namespaces of a process, namespace files, or both.
+struct enter_request {
+  pid_t target = 0;            // the process whose namespaces to join (0: none)
+  ns_set kinds;                // which of its namespaces
+  bool all = false;            // and every one of its namespaces that differs from ours
+  std::vector<ns_join> files;  // namespace files to join; a kind here wins over the target's
+};
+
+// nsenter's job: joins in the *calling process*, then execs `cmd` — when neither pid nor time
+// was entered, it does not return on success — or, when they were, spawns `cmd` (which alone
+// sees them) and returns its exit status. A failure changes nothing it can avoid changing:
+// every file and the target's pidfd are opened and the request checked before the first join.
+inline result<exit_status> enter_and_exec(const enter_request& req, const exec_spec& cmd) {
+  ns_set by_pid = req.kinds;
+  if (req.all) {
+    if (req.target == 0)
+      return nsentry_error(errc::invalid_argument, step::enter, "--all needs a target pid");
+    NSENTRY_TRY(auto d, differing_namespaces(req.target));
+    by_pid |= d;
   }
-  return c;
+  NSENTRY_TRY(auto files, opened_namespaces::open(req.files));
+  by_pid = by_pid - files.kinds();  // an explicit file wins over the target for its kind
+  if (!by_pid.empty() && req.target == 0)
+    return nsentry_error(errc::invalid_argument, step::enter, "namespace kinds need a target pid");
+  if (by_pid.empty() && files.kinds().empty())
+    return nsentry_error(errc::invalid_argument, step::enter, "no namespace to enter");
+  NSENTRY_TRY(check_thread_rules(by_pid | files.kinds()));
+  NSENTRY_TRY(auto target, pid_target::open(req.target, by_pid));
+  if (target.pidfd() < 0) {
+    NSENTRY_TRY(target.open_files_into(files));
+  }
+  unique_fd self(open_self_ns_dir());
+  if (!self) return posix_error(step::open, "/proc/thread-self/ns");
+
+  child_side::entry_program prog;
+  prog.self_ns_dir = self.get();
+  if (target.pidfd() >= 0) {
+    prog.join_pidfd = target.pidfd();
+    prog.join_pid_kinds = target.kinds();
+  }
+  prog.join_files = files.fds();
+  auto nothing = []() noexcept { return failure{}; };
+  auto f = child_side::run_entry(prog, nothing);
+  if (f.failed() && f.step == step::setns && f.err == EINVAL && f.kind == no_kind) {
+    // No pidfd in setns on this kernel (< 5.8); nothing was joined yet: the per-file way.
+    NSENTRY_TRY(target.open_files_into(files));
+    prog.join_pidfd = -1;
+    prog.join_pid_kinds = {};
+    prog.join_files = files.fds();
+    f = child_side::run_entry(prog, nothing);
+  }
+  if (f.failed()) {
+    if (f.kind == no_kind && f.step == step::setns) return target.to_error(f);
+    error e = files.to_error(f);
+    if (e.path.empty()) e.pid = req.target;
+    return e;
+  }
+
+  const ns_set entered = target.kinds() | files.kinds();
+  if (!needs_fork(entered)) {
+    auto e = cmd.exec();  // returns only on failure
+    return with_path(error_from(e), cmd.argv().front());
+  }
+  spawn_options so;
+  so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
+  NSENTRY_TRY(auto c, spawn_exec(cmd, so));
+  return c.wait();
 }
 
 }  // namespace nsentry

@@ -9,9 +9,12 @@
 // allocation-free and async-signal-safe; usable between clone and exec.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "nsentry/error.hpp"
@@ -47,7 +50,7 @@ class unique_fd {
   result<void> close() noexcept {
     if (fd_ < 0) return success();
     int fd = std::exchange(fd_, -1);
-    if (sys::calls.close(fd) == -1) return posix_error("close");
+    if (sys::calls.close(fd) == -1) return posix_error(step::close);
     return success();
   }
 
@@ -64,7 +67,7 @@ class unique_fd {
   // A second owned descriptor for the same open file, O_CLOEXEC.
   result<unique_fd> dup() const {
     int fd = sys::calls.dupfd(fd_, 0, 1);
-    if (fd == -1) return posix_error("dup");
+    if (fd == -1) return posix_error(step::dup);
     return unique_fd(fd);
   }
 
@@ -79,7 +82,7 @@ inline result<unique_fd> open_at(int dirfd, const std::string& path, int flags, 
   for (;;) {
     int fd = sys::calls.openat(dirfd, path.c_str(), flags | O_CLOEXEC, mode);
     if (fd >= 0) return unique_fd(fd);
-    if (errno != EINTR) return posix_error("open", path);
+    if (errno != EINTR) return posix_error(step::open, path);
   }
 }
 
@@ -92,7 +95,7 @@ inline result<std::size_t> read_some(int fd, std::span<std::byte> buf) {
   for (;;) {
     ssize_t n = sys::calls.read(fd, buf.data(), buf.size());
     if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) return posix_error("read");
+    if (errno != EINTR) return posix_error(step::read);
   }
 }
 
@@ -113,7 +116,7 @@ inline result<void> write_all(int fd, std::span<const std::byte> buf) {
     ssize_t n = sys::calls.write(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return posix_error("write");
+      return posix_error(step::write);
     }
     buf = buf.subspan(static_cast<std::size_t>(n));
   }
@@ -124,19 +127,29 @@ inline result<void> write_all(int fd, std::string_view text) {
   return write_all(fd, std::as_bytes(std::span(text.data(), text.size())));
 }
 
-// Reads a whole (small, /proc-style) file.
-inline result<std::string> read_file(const std::string& path, std::size_t limit = 1 << 20) {
-  NSENTRY_TRY(auto fd, open_file(path, O_RDONLY));
+// Reads `fd` to end of file, refusing more than `limit` bytes (errc::too_large). `name` names
+// the source in errors.
+inline result<std::string> read_all(int fd, std::size_t limit, std::string_view name) {
   std::string out;
-  char chunk[4096];
+  char chunk[16384];
   for (;;) {
-    auto n = read_some(fd.get(), std::as_writable_bytes(std::span(chunk)));
-    if (!n) return with_path(std::move(n).error(), path);
+    auto n = read_some(fd, std::as_writable_bytes(std::span(chunk)));
+    if (!n) return with_path(std::move(n).error(), std::string(name));
     if (n.value() == 0) break;
     out.append(chunk, n.value());
-    if (out.size() > limit) return nsentry_error(errc::usage, "read", "file exceeds limit");
+    if (out.size() > limit)
+      return with_path(nsentry_error(errc::too_large, step::read,
+                                     "over the limit of " + std::to_string(limit) + " bytes"),
+                       std::string(name));
   }
   return out;
+}
+
+// Reads a whole (small, /proc-style) file; "-" is standard input.
+inline result<std::string> read_file(const std::string& path, std::size_t limit = 1 << 20) {
+  if (path == "-") return read_all(STDIN_FILENO, limit, "stdin");
+  NSENTRY_TRY(auto fd, open_file(path, O_RDONLY));
+  return read_all(fd.get(), limit, path);
 }
 
 // Writes `text` to an existing file in one write(2) (what /proc map files require).
@@ -146,8 +159,8 @@ inline result<void> write_file(const std::string& path, std::string_view text) {
     ssize_t n = sys::calls.write(fd.get(), text.data(), text.size());
     if (n == static_cast<ssize_t>(text.size())) break;
     if (n < 0 && errno == EINTR) continue;
-    if (n >= 0) return posix_error("write", path, EIO);  // a /proc control file took part
-    return posix_error("write", path);
+    if (n >= 0) return posix_error(step::write, path, EIO);  // a /proc control file took part
+    return posix_error(step::write, path);
   }
   NSENTRY_TRY(fd.close());
   return success();
@@ -165,7 +178,7 @@ class pidfd {
   // pidfd_open(2); fails with ENOSYS before Linux 5.3, ESRCH if the process is gone.
   static result<pidfd> open(pid_t pid) {
     int fd = sys::calls.pidfd_open(pid, 0);
-    if (fd == -1) return with_pid(posix_error("pidfd_open"), pid);
+    if (fd == -1) return with_pid(posix_error(step::pidfd_open), pid);
     // pidfd_open sets O_CLOEXEC itself.
     return pidfd(unique_fd(fd), pid);
   }
@@ -176,7 +189,7 @@ class pidfd {
 
   result<void> send_signal(int sig) const {
     if (sys::calls.pidfd_send_signal(fd_.get(), sig, nullptr, 0) == -1)
-      return with_pid(posix_error("pidfd_send_signal"), pid_);
+      return with_pid(posix_error(step::pidfd_send_signal), pid_);
     return success();
   }
 
@@ -195,7 +208,7 @@ inline result<siginfo_t> wait_id(idtype_t type, id_t id, int options) {
   for (;;) {
     siginfo_t info{};
     if (sys::calls.waitid(type, id, &info, options) == 0) return info;
-    if (errno != EINTR) return posix_error("waitid");
+    if (errno != EINTR) return posix_error(step::wait);
   }
 }
 

@@ -31,7 +31,7 @@ class id_map {
 
   // Validated construction from ranges. `which` names the map in errors ("uid_map"/"gid_map").
   static result<id_map> from_ranges(std::vector<id_range> ranges,
-                                    std::string_view which = "id_map") {
+                                    nsentry::step which = step::id_map) {
     id_map m;
     m.ranges_ = std::move(ranges);
     NSENTRY_TRY(m.validate(which));
@@ -40,7 +40,7 @@ class id_map {
 
   // Parses the kernel's text. Fields are decimal, separated by spaces or tabs; every line ends
   // in '\n' except that the last one may omit it. Errors name the 1-based line.
-  static result<id_map> parse(std::string_view text, std::string_view which = "id_map") {
+  static result<id_map> parse(std::string_view text, nsentry::step which = step::id_map) {
     if (text.size() > max_text_bytes)
       return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
@@ -96,7 +96,7 @@ class id_map {
 
   // The kernel's rules: at most 340 ranges, counts > 0, no range past 2^32-1, no two ranges
   // overlapping inside nor outside, text under one page.
-  result<void> validate(std::string_view which = "id_map") const {
+  result<void> validate(nsentry::step which = step::id_map) const {
     if (ranges_.size() > max_ranges)
       return bad(which, std::to_string(ranges_.size()) + " ranges, over the kernel's limit of " +
                             std::to_string(max_ranges));
@@ -145,10 +145,10 @@ class id_map {
            std::to_string(r.count).size() + 3;
     return n;
   }
-  static error bad(std::string_view which, std::string detail) {
+  static error bad(nsentry::step which, std::string detail) {
     return nsentry_error(errc::invalid_id_map, which, std::move(detail));
   }
-  static error bad(std::string_view which, std::size_t line, std::string detail) {
+  static error bad(nsentry::step which, std::size_t line, std::string detail) {
     return bad(which, "line " + std::to_string(line) + ": " + detail);
   }
 

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "nsentry/child.hpp"
+#include "nsentry/exec_spec.hpp"
+#include "nsentry/spawn.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map.hpp"
@@ -38,7 +40,7 @@ inline std::string proc_file(pid_t pid, std::string_view name) {
 }
 
 // Runs `tool pid ranges...` and turns anything but exit 0 into an error naming it.
-inline result<void> run_map_tool(std::string_view which, const std::string& tool, pid_t pid,
+inline result<void> run_map_tool(nsentry::step which, const std::string& tool, pid_t pid,
                                  const id_map& map) {
   std::vector<std::string> argv{tool, std::to_string(pid == 0 ? ::getpid() : pid)};
   for (const auto& r : map.ranges()) {
@@ -56,19 +58,23 @@ inline result<void> run_map_tool(std::string_view which, const std::string& tool
   }
   NSENTRY_TRY(auto st, c.value().wait());
   if (st.signal)
-    return error{make_error_code(errc::child_failed), which, {}, tool, pid,
-                 "killed by signal " + std::to_string(st.signal)};
+    return with_pid(with_path(nsentry_error(errc::child_failed, which,
+                                            "killed by signal " + std::to_string(st.signal)),
+                              tool),
+                    pid);
   if (st.code != 0)
-    return error{make_error_code(errc::child_failed), which, {}, tool, pid,
-                 "exited with status " + std::to_string(st.code)};
+    return with_pid(with_path(nsentry_error(errc::child_failed, which,
+                                            "exited with status " + std::to_string(st.code)),
+                              tool),
+                    pid);
   return success();
 }
 
-inline result<void> write_map(std::string_view which, pid_t pid, const id_map& map,
+inline result<void> write_map(nsentry::step which, pid_t pid, const id_map& map,
                               const std::optional<std::string>& tool,
                               std::string_view default_tool) {
   if (map.empty()) return success();
-  auto path = proc_file(pid, which);
+  auto path = proc_file(pid, name_of(which));
   auto direct = write_file(path, map.format());
   if (direct) return success();
   if (direct.error() != std::errc::operation_not_permitted)
@@ -82,10 +88,10 @@ inline result<void> write_map(std::string_view which, pid_t pid, const id_map& m
 inline result<void> write_id_maps(pid_t pid, const id_map_request& req) {
   if (req.deny_setgroups) {
     auto r = write_file(detail::proc_file(pid, "setgroups"), "deny");
-    if (!r) return with_step(std::move(r).error(), "setgroups");
+    if (!r) return with_step(std::move(r).error(), step::setgroups);
   }
-  NSENTRY_TRY(detail::write_map("uid_map", pid, req.uid_map, req.uidmap_tool, "newuidmap"));
-  NSENTRY_TRY(detail::write_map("gid_map", pid, req.gid_map, req.gidmap_tool, "newgidmap"));
+  NSENTRY_TRY(detail::write_map(step::uid_map, pid, req.uid_map, req.uidmap_tool, "newuidmap"));
+  NSENTRY_TRY(detail::write_map(step::gid_map, pid, req.gid_map, req.gidmap_tool, "newgidmap"));
   return success();
 }
 

@@ -1,125 +1,65 @@
-// nsentry/join.hpp — joining existing namespaces: by path, by fd, or by a process's pid.
+// nsentry/join.hpp — joining existing namespaces on the calling thread: by path, by fd, or by a
+// process's pid (parent side: opens, checks and reports; the joins themselves are
+// child_side/join.hpp's, the same code the entry sequence runs).
 //
 //   NSENTRY_TRY(join_pid(target, ns_set::of<net_ns, uts_ns>()));
 //   NSENTRY_TRY(join_paths({{ns_kind::net, "/run/netns/blue"}}));
 //
-// The path/fd algorithm (runc's, and what the child side of the executor runs):
-//   open every path first (so a mount namespace joined early cannot hide a later path); setns
-//   every non-user namespace, skipping EPERM; join the user namespace, then setresgid/setresuid
-//   to 0 inside it (the skipped joins may now be allowed); retry the skipped ones; finally
-//   compare /proc/thread-self/ns inodes with the opened files and name any kind not joined
-//   (errc::not_joined). A user namespace we are already in is left out (the kernel says EINVAL).
-//
-// By pid: one setns(pidfd, flags) (Linux >= 5.8: atomic, the kernel orders the joins itself),
-// or, where the kernel lacks it, the per-fd algorithm on /proc/<pid>/ns/* with the pidfd
-// checked afterwards so that a recycled pid cannot redirect us.
+// By pid: pidfd_open first (a recycled pid cannot redirect us afterwards), then one
+// setns(pidfd, flags) (Linux >= 5.8), which commits all or nothing: nothing is stat'ed before
+// or verified after. Where the kernel takes no pidfd in setns (EINVAL; nothing changed), the
+// per-file algorithm on /proc/<pid>/ns/*, with the pidfd checked after the opens.
 //
 // Contracts:
-//  - They change the calling *thread* (and setresuid/gid: the thread's credentials). Joining
-//    user or time needs a single-threaded caller (the kernel refuses otherwise); mnt needs an
-//    unshared fs_struct, which these do for the caller (unshare(CLONE_FS)).
+//  - They change the calling *thread* (and, joining user: its credentials, root inside).
+//    Joining user or time needs a single-threaded caller: asked of a multi-threaded one they
+//    fail up front with errc::multi_threaded and change nothing. mnt and user unshare the
+//    thread's fs_struct first.
 //  - pid and time change only what children get (children_only()): fork afterwards.
-//  - join_fds() is allocation-free and async-signal-safe (it runs between clone and exec);
-//    the result-returning functions allocate for errors (parent side).
+//  - Parent side: they allocate (paths, errors).
 #pragma once
+
+#include <sys/stat.h>
 
 #include <array>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "nsentry/child.hpp"
+#include "nsentry/channel.hpp"
+#include "nsentry/child_side/join.hpp"
 #include "nsentry/error.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/plan.hpp"
-#include "nsentry/probe.hpp"
 #include "nsentry/sys.hpp"
 
 namespace nsentry {
 
-// An opened namespace file and its identity (nsfs dev, inode). The fd is not owned.
-struct ns_fd {
-  ns_kind kind{};
-  int fd = -1;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
+using child_side::open_self_ns_dir;
 
-// The entry of /proc/<task>/ns that shows which namespace of `k` a thread (or, for pid and
-// time, its future children) is in.
-constexpr const char* effective_ns_entry(ns_kind k) noexcept {
-  switch (k) {
-    case ns_kind::pid: return "pid_for_children";
-    case ns_kind::time: return "time_for_children";
-    case ns_kind::user: return "user";
-    case ns_kind::ipc: return "ipc";
-    case ns_kind::uts: return "uts";
-    case ns_kind::net: return "net";
-    case ns_kind::mnt: return "mnt";
-    case ns_kind::cgroup: return "cgroup";
-  }
-  return "";
+// "/proc/<pid>/ns/<kind>"
+inline std::string proc_ns_path(pid_t pid, ns_kind k) {
+  return "/proc/" + std::to_string(pid) + "/ns/" + std::string(name_of(k));
 }
 
-// Is the thread whose /proc ns directory is `self_ns_dir` in the namespace (dev, ino)?
-inline bool in_namespace(int self_ns_dir, ns_kind k, dev_t dev, ino_t ino) noexcept {
+// Is the calling process multi-threaded? (/proc/self/task counts its threads in st_nlink.)
+inline result<bool> multi_threaded() {
   struct stat st {};
-  if (sys::calls.fstatat(self_ns_dir, effective_ns_entry(k), &st, 0) == -1) return false;
-  return st.st_dev == dev && st.st_ino == ino;
+  if (sys::calls.fstatat(AT_FDCWD, "/proc/self/task", &st, 0) == -1)
+    return posix_error(step::stat, "/proc/self/task");
+  return st.st_nlink > 3;  // ".", "..", and one entry per thread
 }
 
-// Opens /proc/thread-self/ns as an O_PATH directory. Opened before joining, it still names
-// this thread after a mount namespace with a different /proc has been entered.
-inline int open_self_ns_dir() noexcept {
-  return sys::calls.openat(AT_FDCWD, "/proc/thread-self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-}
-
-// The per-fd join algorithm (see the top of this file). `self_ns_dir` comes from
-// open_self_ns_dir(). Allocation-free; usable between clone and exec.
-inline child_failure join_fds(std::span<const ns_fd> fds, int self_ns_dir) noexcept {
-  bool need_fs = false;
-  for (const auto& n : fds) need_fs = need_fs || needs_unshared_fs(n.kind);
-  if (need_fs && sys::calls.unshare(CLONE_FS) == -1)
-    return child_failure::at(child_step::unshare, errno);
-
-  std::uint32_t skipped = 0, wanted = 0;
-  const ns_fd* user = nullptr;
-  for (const auto& n : fds) {
-    if (n.kind == ns_kind::user) {
-      if (!in_namespace(self_ns_dir, n.kind, n.dev, n.ino)) {
-        user = &n;
-        wanted |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
-      }
-      continue;
-    }
-    wanted |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
-    if (sys::calls.setns(n.fd, clone_flag_of(n.kind)) == 0) continue;
-    if (errno != EPERM)
-      return child_failure::at(child_step::setns, errno, static_cast<std::uint8_t>(n.kind));
-    skipped |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
-  }
-  if (user) {
-    auto u = static_cast<std::uint8_t>(ns_kind::user);
-    if (sys::calls.setns(user->fd, CLONE_NEWUSER) == -1)
-      return child_failure::at(child_step::setns, errno, u);
-    if (sys::calls.setresgid(0, 0, 0) == -1)
-      return child_failure::at(child_step::setresgid, errno, u);
-    if (sys::calls.setresuid(0, 0, 0) == -1)
-      return child_failure::at(child_step::setresuid, errno, u);
-  }
-  for (const auto& n : fds) {
-    if (!(skipped & static_cast<std::uint32_t>(clone_flag_of(n.kind)))) continue;
-    if (sys::calls.setns(n.fd, clone_flag_of(n.kind)) == -1)
-      return child_failure::at(child_step::setns, errno, static_cast<std::uint8_t>(n.kind));
-  }
-  child_failure missing{child_step::verify_ns, 0, no_kind, 0};
-  for (const auto& n : fds)
-    if ((wanted & static_cast<std::uint32_t>(clone_flag_of(n.kind))) &&
-        !in_namespace(self_ns_dir, n.kind, n.dev, n.ino))
-      missing.missing |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
-  if (missing.missing) return missing;
-  return {};
+// Refuses, before anything changes, kinds a multi-threaded caller cannot enter.
+inline result<void> check_thread_rules(ns_set kinds) {
+  ns_set single = not_thread_enterable(kinds);
+  if (single.empty()) return success();
+  NSENTRY_TRY(auto many, multi_threaded());
+  if (many)
+    return nsentry_error(errc::multi_threaded, step::join,
+                         single.names() + " cannot be joined by a multi-threaded process");
+  return success();
 }
 
 // Owned namespace files, opened (all of them) before any is joined.
@@ -138,7 +78,7 @@ class opened_namespaces {
   // fd from an ioctl); it is duplicated, the caller keeps its own.
   result<void> add_fd(ns_kind k, int fd) {
     int d = sys::calls.dupfd(fd, 0, 1);
-    if (d == -1) return with_kind(posix_error("dup"), k);
+    if (d == -1) return with_kind(posix_error(step::dup), k);
     return adopt(k, unique_fd(d), {});
   }
 
@@ -159,26 +99,31 @@ class opened_namespaces {
     return paths_[static_cast<std::size_t>(k)];
   }
 
-  // Runs join_fds() on the calling thread and turns its failure into an error naming the step,
-  // the kind and the path. `self_ns_dir`: from open_self_ns_dir(), opened before any earlier
-  // join into another mount namespace (whose /proc may not show us); -1 opens it now.
+  // Runs the per-file join on the calling thread. `self_ns_dir`: from open_self_ns_dir(),
+  // opened before any earlier join into another mount namespace (whose /proc may not show
+  // us); -1 opens it now.
   result<void> join(int self_ns_dir = -1) const {
     if (count_ == 0) return success();
+    NSENTRY_TRY(check_thread_rules(kinds()));
     unique_fd self;
     if (self_ns_dir == -1) {
       self.reset(open_self_ns_dir());
-      if (!self) return posix_error("open", "/proc/thread-self/ns");
+      if (!self) return posix_error(step::open, "/proc/thread-self/ns");
       self_ns_dir = self.get();
     }
-    return to_result(join_fds(fds(), self_ns_dir));
+    return to_result(child_side::join_fds(fds(), self_ns_dir));
   }
 
-  error to_error(const child_failure& f) const {
+  // The error a child-side failure of these files stands for: "join: setns(net) on PATH: ...".
+  error to_error(const failure& f) const {
     error e = error_from(f);
-    if (e.kind) e.path = path_of(*e.kind);
+    if (e.kind && e.path.empty()) e.path = path_of(*e.kind);
+    if (e.step == step::setns || e.step == step::verify || e.step == step::setresuid ||
+        e.step == step::setresgid)
+      e.context = "join";
     return e;
   }
-  result<void> to_result(const child_failure& f) const {
+  result<void> to_result(const failure& f) const {
     if (f.failed()) return to_error(f);
     return success();
   }
@@ -186,9 +131,9 @@ class opened_namespaces {
  private:
   result<void> adopt(ns_kind k, unique_fd fd, std::string path) {
     if (kinds().contains(k))
-      return with_kind(nsentry_error(errc::usage, "join", "kind given twice"), k);
+      return with_kind(nsentry_error(errc::invalid_argument, step::join, "kind given twice"), k);
     struct stat st {};
-    if (sys::calls.fstat(fd.get(), &st) == -1) return with_kind(posix_error("fstat", path), k);
+    if (sys::calls.fstat(fd.get(), &st) == -1) return with_kind(posix_error(step::fstat, path), k);
     fds_[count_++] = ns_fd{k, fd.get(), st.st_dev, st.st_ino};
     owned_[static_cast<std::size_t>(k)] = std::move(fd);
     paths_[static_cast<std::size_t>(k)] = std::move(path);
@@ -201,7 +146,7 @@ class opened_namespaces {
   std::array<std::string, ns_kind_count> paths_{};
 };
 
-// Joins namespace files by path (the algorithm at the top of this file).
+// Joins namespace files by path (child_side/join.hpp's algorithm).
 inline result<void> join_paths(std::span<const ns_join> joins) {
   NSENTRY_TRY(auto o, opened_namespaces::open(joins));
   return o.join();
@@ -214,72 +159,103 @@ inline result<void> join_fd(ns_kind k, int fd) {
   return o.join();
 }
 
-// "/proc/<pid>/ns/<kind>"
-inline std::string proc_ns_path(pid_t pid, ns_kind k) {
-  return "/proc/" + std::to_string(pid) + "/ns/" + std::string(name_of(k));
+// Are we (this thread) in the same namespace of kind `k` as process `pid`?
+inline result<bool> shares_namespace(pid_t pid, ns_kind k) {
+  struct stat theirs {}, ours {};
+  auto path = proc_ns_path(pid, k);
+  if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1)
+    return with_pid(with_kind(posix_error(step::stat, path), k), pid);
+  std::string self = "/proc/thread-self/ns/" + std::string(row_of(k).effective_entry);
+  if (sys::calls.fstatat(AT_FDCWD, self.c_str(), &ours, 0) == -1)
+    return with_kind(posix_error(step::stat, self), k);
+  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
+
+// Every namespace of `pid` that differs from ours, as util-linux `nsenter -a` chooses them
+// (time only where the kernel has time namespaces).
+inline result<ns_set> differing_namespaces(pid_t pid) {
+  ns_set out;
+  for (const auto& r : ns_kinds) {
+    struct stat theirs {}, ours {};
+    auto path = proc_ns_path(pid, r.kind);
+    if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1) {
+      if (errno == ENOENT && r.kind == ns_kind::time) continue;  // Linux < 5.6
+      return with_kind(with_pid(posix_error(step::stat, path), pid), r.kind);
+    }
+    auto self = "/proc/self/ns/" + std::string(r.name);
+    if (sys::calls.fstatat(AT_FDCWD, self.c_str(), &ours, 0) == -1)
+      return with_kind(posix_error(step::stat, self), r.kind);
+    if (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev) out.insert(r.kind);
+  }
+  return out;
+}
+
+// A process whose namespaces are to be joined: its pidfd (opened first, so that a recycled
+// pid cannot redirect us afterwards) and the kinds, less a user namespace we already share.
+class pid_target {
+ public:
+  static result<pid_target> open(pid_t pid, ns_set kinds) {
+    pid_target t;
+    t.pid_ = pid;
+    if (kinds.empty()) return t;
+    auto pfd = pidfd::open(pid);
+    if (!pfd && pfd.error() != std::errc::function_not_supported) return std::move(pfd).error();
+    if (pfd) t.pidfd_ = std::move(pfd).value();
+    if (kinds.contains(ns_kind::user)) {
+      NSENTRY_TRY(auto same, shares_namespace(pid, ns_kind::user));
+      if (same) kinds.erase(ns_kind::user);
+    }
+    t.kinds_ = kinds;
+    return t;
+  }
+
+  ns_set kinds() const noexcept { return kinds_; }
+  pid_t pid() const noexcept { return pid_; }
+  int pidfd() const noexcept { return pidfd_.get(); }  // -1 before Linux 5.3
+
+  // The per-file way (no pidfd in setns before Linux 5.8): /proc/<pid>/ns/* added to `files`,
+  // then the pidfd checked, if there is one, so that a pid recycled in between is noticed.
+  result<void> open_files_into(opened_namespaces& files) const {
+    for (ns_kind k : kinds_) {
+      NSENTRY_TRY(files.add(k, proc_ns_path(pid_, k)));
+    }
+    if (pidfd_.valid()) {
+      NSENTRY_TRY(pidfd_.send_signal(0));
+    }
+    return success();
+  }
+
+  // The error for a failure of join_pidfd on this target.
+  error to_error(const failure& f) const {
+    error e = error_from(f);
+    e.context = "join";
+    if (e.step == step::setns && !e.kind) e.detail = kinds_.names();
+    return with_pid(std::move(e), pid_);
+  }
+
+ private:
+  pid_t pid_ = 0;
+  ns_set kinds_;
+  nsentry::pidfd pidfd_;
+};
 
 // Joins `kinds` of process `pid` (the user namespace is left out when we already share it).
 inline result<void> join_pid(pid_t pid, ns_set kinds) {
   if (kinds.empty()) return success();
-  unique_fd self(open_self_ns_dir());
-  if (!self) return posix_error("open", "/proc/thread-self/ns");
-
-  // The target's namespaces, by identity: to leave out a shared user namespace, and to verify.
-  std::array<struct stat, ns_kind_count> target{};
-  for (ns_kind k : kinds) {
-    auto path = proc_ns_path(pid, k);
-    if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &target[static_cast<std::size_t>(k)], 0) == -1)
-      return with_pid(with_kind(posix_error("stat", path), k), pid);
+  NSENTRY_TRY(check_thread_rules(kinds));
+  NSENTRY_TRY(auto t, pid_target::open(pid, kinds));
+  if (t.kinds().empty()) return success();
+  if (t.pidfd() >= 0) {
+    auto f = child_side::join_pidfd(t.pidfd(), t.kinds());
+    if (!f.failed()) return success();
+    // EINVAL from setns: this kernel takes no pidfd there (< 5.8). Nothing was joined (the
+    // call commits all or nothing), so the per-file way is safe to take.
+    if (f.step != step::setns || f.err != EINVAL) return t.to_error(f);
   }
-  auto& tu = target[static_cast<std::size_t>(ns_kind::user)];
-  if (kinds.contains(ns_kind::user) && in_namespace(self.get(), ns_kind::user, tu.st_dev, tu.st_ino))
-    kinds.erase(ns_kind::user);
-  if (kinds.empty()) return success();
-
-  auto pfd = pidfd::open(pid);
-  if (pfd && kernel_has(feature::setns_pidfd)) {
-    if (kinds.contains(ns_kind::mnt) || kinds.contains(ns_kind::user))
-      if (sys::calls.unshare(CLONE_FS) == -1) return posix_error("unshare");
-    if (sys::calls.setns(pfd.value().get(), static_cast<int>(kinds.clone_flags())) == 0) {
-      if (kinds.contains(ns_kind::user)) {
-        if (sys::calls.setresgid(0, 0, 0) == -1)
-          return with_kind(posix_error("setresgid"), ns_kind::user);
-        if (sys::calls.setresuid(0, 0, 0) == -1)
-          return with_kind(posix_error("setresuid"), ns_kind::user);
-      }
-      ns_set missing;
-      for (ns_kind k : kinds) {
-        auto& t = target[static_cast<std::size_t>(k)];
-        if (!in_namespace(self.get(), k, t.st_dev, t.st_ino)) missing.insert(k);
-      }
-      if (!missing.empty())
-        return with_pid(nsentry_error(errc::not_joined, "setns", "still outside " + missing.names()),
-                        pid);
-      return success();
-    }
-    // EINVAL: this kernel takes no pidfd in setns after all; anything else is the answer.
-    if (errno != EINVAL) return with_pid(posix_error("setns"), pid);
-  } else if (!pfd && pfd.error() != std::errc::function_not_supported) {
-    return std::move(pfd).error();  // ESRCH and the like: no such target
-  }
-
-  opened_namespaces o;
-  for (ns_kind k : kinds) {
-    NSENTRY_TRY(o.add(k, proc_ns_path(pid, k)));
-  }
-  // The files were opened by pid: make sure it still names the process we meant.
-  if (pfd) {
-    NSENTRY_TRY(pfd.value().send_signal(0));
-  }
-  for (const auto& n : o.fds()) {
-    auto& t = target[static_cast<std::size_t>(n.kind)];
-    if (n.dev != t.st_dev || n.ino != t.st_ino)
-      return with_pid(with_kind(nsentry_error(errc::not_joined, "open", "target changed"), n.kind),
-                      pid);
-  }
-  auto f = join_fds(o.fds(), self.get());
-  if (f.failed()) return with_pid(o.to_error(f), pid);
+  opened_namespaces files;
+  NSENTRY_TRY(t.open_files_into(files));
+  auto r = files.join();
+  if (!r) return with_pid(std::move(r).error(), pid);
   return success();
 }
 

@@ -23,24 +23,11 @@
 
 namespace nsentry {
 
-// --- kernel rules per kind -------------------------------------------------------------------
+// --- kernel rules per kind (from the table in ns_kind.hpp) -----------------------------------
 
-// May a thread of a multi-threaded process setns() into this kind? The kernel refuses user
-// (EINVAL) and time (EUSERS) unless the caller is single-threaded.
-constexpr bool thread_enterable(ns_kind k) noexcept {
-  return k != ns_kind::user && k != ns_kind::time;
-}
-
-// mnt (and user) setns requires an unshared fs_struct: unshare(CLONE_FS) first, or EINVAL.
-constexpr bool needs_unshared_fs(ns_kind k) noexcept {
-  return k == ns_kind::mnt || k == ns_kind::user;
-}
-
-// pid and time: setns/unshare change only what *children* get (pid_for_children,
-// time_for_children); the caller itself stays put, so the sequence must fork to take effect.
-constexpr bool children_only(ns_kind k) noexcept {
-  return k == ns_kind::pid || k == ns_kind::time;
-}
+constexpr bool thread_enterable(ns_kind k) noexcept { return row_of(k).thread_enterable; }
+constexpr bool needs_unshared_fs(ns_kind k) noexcept { return row_of(k).needs_unshared_fs; }
+constexpr bool children_only(ns_kind k) noexcept { return row_of(k).children_only; }
 
 // --- kinds as types --------------------------------------------------------------------------
 
@@ -76,9 +63,11 @@ concept thread_enterable_namespace = namespace_type<T> && T::thread_enterable;
 
 class ns_set {
  public:
-  static constexpr std::uint64_t all_flags =
-      CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS |
-      CLONE_NEWCGROUP | CLONE_NEWTIME;
+  static constexpr std::uint64_t all_flags = [] {
+    std::uint64_t f = 0;
+    for (const auto& r : ns_kinds) f |= static_cast<unsigned>(r.clone_flag);
+    return f;
+  }();
 
   constexpr ns_set() noexcept = default;
   constexpr ns_set(std::initializer_list<ns_kind> kinds) noexcept {
@@ -93,7 +82,7 @@ class ns_set {
     if (flags & ~all_flags) {
       char hex[16];
       auto end = std::to_chars(hex, hex + sizeof hex, flags & ~all_flags, 16).ptr;
-      return nsentry_error(errc::invalid_plan, "clone_flags",
+      return nsentry_error(errc::invalid_plan, step::clone_flags,
                            "non-namespace bits 0x" + std::string(hex, end));
     }
     ns_set s;
@@ -185,14 +174,33 @@ class ns_set {
   std::uint32_t bits_ = 0;
 };
 
-// The kinds in a set that a multi-threaded caller may not enter: empty means thread-safe.
-constexpr ns_set not_thread_enterable(ns_set s) noexcept {
-  return s & ns_set{ns_kind::user, ns_kind::time};
+// Every kind of the table whose row satisfies `pred`.
+template <class Pred>
+constexpr ns_set kinds_where(Pred pred) noexcept {
+  ns_set s;
+  for (const auto& r : ns_kinds)
+    if (pred(r)) s.insert(r.kind);
+  return s;
 }
 
-constexpr ns_set children_only_kinds(ns_set s) noexcept {
-  return s & ns_set{ns_kind::pid, ns_kind::time};
+inline constexpr ns_set all_kinds = kinds_where([](const ns_kind_row&) { return true; });
+
+// The kinds in a set that a multi-threaded caller may not enter: empty means thread-safe.
+constexpr ns_set not_thread_enterable(ns_set s) noexcept {
+  return s & kinds_where([](const ns_kind_row& r) { return !r.thread_enterable; });
 }
+
+// The kinds in a set that take effect only for children (the sequence must fork).
+constexpr ns_set children_only_kinds(ns_set s) noexcept {
+  return s & kinds_where([](const ns_kind_row& r) { return r.children_only; });
+}
+
+// The kinds in a set whose setns needs unshare(CLONE_FS) first.
+constexpr ns_set unshared_fs_kinds(ns_set s) noexcept {
+  return s & kinds_where([](const ns_kind_row& r) { return r.needs_unshared_fs; });
+}
+
+static_assert(all_kinds.size() == ns_kind_count && all_kinds.clone_flags() == ns_set::all_flags);
 
 // A compile-time set of kinds a thread may enter on its own (no user, no time): the type behind
 // thread-scoped entry. `thread_ns_set<user_ns>` does not compile.

@@ -3,9 +3,16 @@
 #pragma once
 
 #include "nsentry/bootstrap.hpp"
+#include "nsentry/channel.hpp"
 #include "nsentry/child.hpp"
+#include "nsentry/child_side/create.hpp"
+#include "nsentry/child_side/join.hpp"
+#include "nsentry/child_side/mirror.hpp"
+#include "nsentry/child_side/sequence.hpp"
+#include "nsentry/child_side/start.hpp"
 #include "nsentry/create.hpp"
 #include "nsentry/error.hpp"
+#include "nsentry/exec_spec.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map.hpp"
@@ -17,4 +24,6 @@
 #include "nsentry/probe.hpp"
 #include "nsentry/proc_attrs.hpp"
 #include "nsentry/scoped_entry.hpp"
+#include "nsentry/spawn.hpp"
+#include "nsentry/step.hpp"
 #include "nsentry/sys.hpp"

@@ -86,34 +86,34 @@ struct plan {
     ns_set joined;
     for (const auto& j : join) {
       if (j.path.empty())
-        return invalid("join", "empty path for " + std::string(name_of(j.kind)));
+        return invalid(step::join, "empty path for " + std::string(name_of(j.kind)));
       if (joined.contains(j.kind))
-        return invalid("join", std::string(name_of(j.kind)) + " is joined twice");
+        return invalid(step::join, std::string(name_of(j.kind)) + " is joined twice");
       joined.insert(j.kind);
     }
     if (!(joined & create).empty())
-      return invalid("create", (joined & create).names() + " both created and joined");
+      return invalid(step::create, (joined & create).names() + " both created and joined");
     if (oom_score_adj && (*oom_score_adj < -1000 || *oom_score_adj > 1000))
-      return invalid("oom_score_adj", std::to_string(*oom_score_adj) + " is outside -1000..1000");
-    NSENTRY_TRY(uid_map.validate("uid_map"));
-    NSENTRY_TRY(gid_map.validate("gid_map"));
+      return invalid(step::oom_score_adj, std::to_string(*oom_score_adj) + " is outside -1000..1000");
+    NSENTRY_TRY(uid_map.validate(step::uid_map));
+    NSENTRY_TRY(gid_map.validate(step::gid_map));
     if ((!uid_map.empty() || !gid_map.empty()) && !create.contains(ns_kind::user))
-      return invalid("uid_map", "id maps given without a new user namespace");
+      return invalid(step::uid_map, "id maps given without a new user namespace");
     for (const auto& t : time_offsets) {
       for (const auto& o : time_offsets)
         if (&o != &t && o.clock == t.clock)
-          return invalid("time_offsets", std::string(name_of(t.clock)) + " given twice");
+          return invalid(step::time_offsets, std::string(name_of(t.clock)) + " given twice");
       if (t.nanosecs < 0 || t.nanosecs > 999'999'999)
-        return invalid("time_offsets", std::string(name_of(t.clock)) + " nanoseconds " +
+        return invalid(step::time_offsets, std::string(name_of(t.clock)) + " nanoseconds " +
                                            std::to_string(t.nanosecs) + " outside 0..999999999");
     }
     if (!time_offsets.empty() && !create.contains(ns_kind::time))
-      return invalid("time_offsets", "offsets given without a new time namespace");
+      return invalid(step::time_offsets, "offsets given without a new time namespace");
     return success();
   }
 
  private:
-  static error invalid(std::string_view field, std::string detail) {
+  static error invalid(nsentry::step field, std::string detail) {
     return nsentry_error(errc::invalid_plan, field, std::move(detail));
   }
 };

@@ -20,17 +20,17 @@ namespace nsentry {
 // Writes /proc/<pid>/oom_score_adj (pid 0: the calling process).
 inline result<void> write_oom_score_adj(pid_t pid, int value) {
   if (value < -1000 || value > 1000)
-    return nsentry_error(errc::usage, "oom_score_adj",
+    return nsentry_error(errc::invalid_argument, step::oom_score_adj,
                          std::to_string(value) + " is outside -1000..1000");
   auto r = write_file(detail::proc_file(pid, "oom_score_adj"), std::to_string(value));
-  if (!r) return with_step(std::move(r).error(), "oom_score_adj");
+  if (!r) return with_step(std::move(r).error(), step::oom_score_adj);
   return success();
 }
 
 inline result<void> write_time_offsets(pid_t pid, std::span<const time_offset> offsets) {
   if (offsets.empty()) return success();
   auto r = write_file(detail::proc_file(pid, "timens_offsets"), format_time_offsets(offsets));
-  if (!r) return with_kind(with_step(std::move(r).error(), "timens_offsets"), ns_kind::time);
+  if (!r) return with_kind(with_step(std::move(r).error(), step::timens_offsets), ns_kind::time);
   return success();
 }
 

@@ -6,7 +6,7 @@
 //   }                          // back in its own namespaces (or the process aborts)
 //
 // Only kinds a thread may enter alone are allowed: user and time are rejected at compile time
-// (thread_enterable_namespace) and, for run-time sets, with errc::usage. The thread's own
+// (thread_enterable_namespace) and, for run-time sets, with errc::invalid_argument. The thread's own
 // namespace files are opened before it moves, and restored from them.
 //
 // Restore policy: restore() returns a result (errc::restore_failed naming the kind) and may be
@@ -62,22 +62,13 @@ class scoped_entry {
   result<void> restore() {
     if (kinds_.empty()) return success();
     if (::gettid() != tid_)
-      return nsentry_error(errc::restore_failed, "restore", "called on another thread");
+      return nsentry_error(errc::restore_failed, step::restore, "called on another thread");
     for (ns_kind k : kinds_) {
-      if (sys::calls.setns(saved_[static_cast<std::size_t>(k)].get(), clone_flag_of(k)) == -1) {
-        error e = posix_error("setns");
-        e.code = make_error_code(errc::restore_failed);
-        e.kind = k;
-        e.detail = std::error_code(errno, std::generic_category()).message();
-        return e;
-      }
+      if (sys::calls.setns(saved_[static_cast<std::size_t>(k)].get(), clone_flag_of(k)) == -1)
+        return wrapping(errc::restore_failed, step::restore, with_kind(posix_error(step::setns), k));
     }
-    if (cwd_ && sys::calls.fchdir(cwd_.get()) == -1) {
-      error e = posix_error("fchdir");
-      e.code = make_error_code(errc::restore_failed);
-      e.detail = std::error_code(errno, std::generic_category()).message();
-      return e;
-    }
+    if (cwd_ && sys::calls.fchdir(cwd_.get()) == -1)
+      return wrapping(errc::restore_failed, step::restore, posix_error(step::fchdir));
     kinds_ = {};
     return success();
   }
@@ -86,20 +77,20 @@ class scoped_entry {
   template <class Join>
   static result<scoped_entry> enter(ns_set kinds, Join&& join) {
     if (!not_thread_enterable(kinds).empty())
-      return nsentry_error(errc::usage, "enter_scoped",
+      return nsentry_error(errc::invalid_argument, step::enter,
                            not_thread_enterable(kinds).names() +
                                " cannot be entered by one thread of a process");
-    if (kinds.empty()) return nsentry_error(errc::usage, "enter_scoped", "no namespace given");
+    if (kinds.empty()) return nsentry_error(errc::invalid_argument, step::enter, "no namespace given");
     scoped_entry g;
     g.tid_ = ::gettid();
     if (kinds.contains(ns_kind::mnt)) {
-      if (sys::calls.unshare(CLONE_FS) == -1) return posix_error("unshare");
+      if (sys::calls.unshare(CLONE_FS) == -1) return posix_error(step::unshare);
       auto cwd = open_file(".", O_PATH | O_DIRECTORY);
       if (!cwd) return std::move(cwd).error();
       g.cwd_ = std::move(cwd).value();
     }
     for (ns_kind k : kinds) {
-      auto fd = open_file("/proc/thread-self/ns/" + std::string(name_of(k)), O_RDONLY);
+      auto fd = open_file("/proc/thread-self/ns/" + std::string(row_of(k).effective_entry), O_RDONLY);
       if (!fd) return with_kind(std::move(fd).error(), k);
       g.saved_[static_cast<std::size_t>(k)] = std::move(fd).value();
     }
@@ -139,12 +130,12 @@ result<scoped_entry> enter_scoped(std::span<const ns_join> paths) {
   constexpr ns_set kinds = thread_ns_set<K...>::value;
   NSENTRY_TRY(auto o, opened_namespaces::open(paths));
   if (o.kinds() != kinds)
-    return nsentry_error(errc::usage, "enter_scoped",
+    return nsentry_error(errc::invalid_argument, step::enter,
                          "paths are for " + o.kinds().names() + ", expected " + kinds.names());
   return scoped_entry::enter(kinds, [&] { return o.join(); });
 }
 
-// Run-time sets: user and time are refused with errc::usage.
+// Run-time sets: user and time are refused with errc::invalid_argument.
 inline result<scoped_entry> enter_scoped(ns_set kinds, pid_t pid) {
   return scoped_entry::enter(kinds, [&] { return join_pid(pid, kinds); });
 }

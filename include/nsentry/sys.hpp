@@ -114,6 +114,8 @@ struct table {
   int (*thread_sigmask)(int how, const sigset_t* set, sigset_t* old);  // this thread; -1 + errno
   int (*fchdir)(int fd);
   int (*poll)(struct pollfd* fds, nfds_t n, int timeout_ms);
+  ssize_t (*sendmsg)(int fd, const struct msghdr* msg, int flags);
+  ssize_t (*recvmsg)(int fd, struct msghdr* msg, int flags);
 };
 
 namespace detail {
@@ -181,6 +183,8 @@ inline int real_thread_sigmask(int how, const sigset_t* set, sigset_t* old) {
 }
 inline int real_fchdir(int fd) { return ::fchdir(fd); }
 inline int real_poll(struct pollfd* f, nfds_t n, int t) { return ::poll(f, n, t); }
+inline ssize_t real_sendmsg(int fd, const struct msghdr* m, int f) { return ::sendmsg(fd, m, f); }
+inline ssize_t real_recvmsg(int fd, struct msghdr* m, int f) { return ::recvmsg(fd, m, f); }
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -195,7 +199,8 @@ inline constexpr table real_calls{
     detail::real_memfd_create, detail::real_add_seals, detail::real_get_seals,
     detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
     detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
-    detail::real_fchdir,     detail::real_poll,
+    detail::real_fchdir,     detail::real_poll,      detail::real_sendmsg,
+    detail::real_recvmsg,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.

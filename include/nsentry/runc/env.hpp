@@ -148,7 +148,7 @@ inline result<std::optional<init_env>> to_result(const env_scan& s) {
   detail += s.bad_value;
   detail += ": ";
   detail += s.reason;
-  return nsentry_error(errc::usage, "environment", std::move(detail));
+  return nsentry_error(errc::invalid_environment, step::environment, std::move(detail));
 }
 
 }  // namespace nsentry::runc

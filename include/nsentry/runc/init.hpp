@@ -27,6 +27,12 @@
 // SIGKILLs the stages it knows, waits (bounded) until they are dead, and exits 1. Nothing leaks:
 // every descriptor is O_CLOEXEC and stage-2 closes those it inherited from the init.
 //
+// Structure: stage-0 is one result-returning function (run_stage0) whose error is reported once,
+// at the top (init); stage-1 is the library's entry sequence (child_side/sequence.hpp) with
+// runc's policy (oom written by stage-0, non-dumpable when joining by path) and a final step
+// that clones stage-2; requests travel over the library's channel (channel.hpp), answered by
+// serve() with runc's own handlers (runc/records.hpp adds the pid and finish records).
+//
 // Contract: call it single-threaded (joining user/mount namespaces and the stage clones need
 // that), early — typically from an ELF constructor (runc/constructor.hpp). Stage-0 allocates
 // (it is the exec'd process); stage-1 and stage-2 run only allocation-free, exception-free,
@@ -49,8 +55,8 @@
 #include <string>
 
 #include "nsentry/bootstrap.hpp"
-#include "nsentry/child.hpp"
-#include "nsentry/create.hpp"
+#include "nsentry/channel.hpp"
+#include "nsentry/child_side/sequence.hpp"
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
@@ -58,6 +64,7 @@
 #include "nsentry/runc/env.hpp"
 #include "nsentry/runc/log.hpp"
 #include "nsentry/runc/pid_report.hpp"
+#include "nsentry/runc/records.hpp"
 #include "nsentry/runc/sealed_exe.hpp"
 #include "nsentry/sys.hpp"
 
@@ -86,26 +93,19 @@ inline std::optional<runc_protocol> protocol_from_env(char* const* envp,
                                                       runc_protocol fallback) noexcept {
   const char* v = nsentry::runc::detail::env_lookup(envp, protocol_var);
   if (v == nullptr || *v == '\0') return fallback;
-  std::string_view s(v);
-  if (s == "1.1") return runc_protocol::v1_1;
-  if (s == "1.2") return runc_protocol::v1_2;
-  return std::nullopt;
+  return runc_protocol_from_name(v);
 }
 
 // What stage-1 and stage-2 need, prepared by stage-0 (so that they need not allocate).
 struct stage_context {
   logger lg;
-  int sock = -1;  // the stages' end of the sync socket
-  std::span<const ns_fd> joins;
+  child_side::entry_program program;                    // stage-1's entry sequence
   std::array<const char*, ns_kind_count> join_paths{};  // by kind, for error lines
-  ns_set create;
-  bool joined_by_path = false;  // non-dumpable: re-enable dumpability around the map request
-  bool want_time_offsets = false;
-  bool drop_groups = false;
+  bool drop_groups = false;                             // stage-2: setgroups(0, NULL)
 };
 
 // One fatal line for a stage's failure: "setns(net) on /proc/1/ns/pid: Invalid argument".
-inline void log_failure(const stage_context& c, const child_failure& f) noexcept {
+inline void log_failure(const stage_context& c, const failure& f) noexcept {
   const bool has_kind = f.kind < ns_kind_count;
   std::string_view kind = has_kind ? name_of(static_cast<ns_kind>(f.kind)) : "";
   const char* path = has_kind ? c.join_paths[f.kind] : nullptr;
@@ -115,109 +115,181 @@ inline void log_failure(const stage_context& c, const child_failure& f) noexcept
     // Kinds that did not take, as names: a fixed buffer, no allocation.
     char names[96];
     std::size_t n = 0;
-    for (ns_kind k : all_ns_kinds) {
-      if (!(f.missing & static_cast<std::uint32_t>(clone_flag_of(k)))) continue;
+    for (const auto& r : ns_kinds) {
+      if (!(f.missing & static_cast<std::uint32_t>(r.clone_flag))) continue;
       if (n > 0) names[n++] = ',';
-      for (char ch : name_of(k)) names[n++] = ch;
+      for (char ch : r.name) names[n++] = ch;
     }
-    c.lg.fatal(step_name(f.step), ": still outside ", std::string_view(names, n));
+    c.lg.fatal(name_of(f.step), ": still outside ", std::string_view(names, n));
     return;
   }
-  c.lg.fatal(step_name(f.step), open, kind, close, on, path ? path : "", ": ", errno_text{f.err});
+  c.lg.fatal(name_of(f.step), open, kind, close, on, path ? path : "", ": ", errno_text{f.err});
 }
 
-[[noreturn]] inline void stage_fail(const stage_context& c, const child_failure& f) noexcept {
+[[noreturn]] inline void stage_fail(const stage_context& c, const failure& f) noexcept {
   log_failure(c, f);
-  send_record(c.sock, record_type::failure, f);
+  send(c.program.channel, record_type::failure, f);
   ::_exit(1);
-}
-
-// Stage-1's request to stage-0; returns once acknowledged. Stage-0 gone: it reports, we exit.
-inline void ask(const stage_context& c, record_type t) noexcept {
-  send_record(c.sock, t);
-  char ack = 0;
-  ssize_t n;
-  while ((n = sys::calls.read(c.sock, &ack, 1)) == -1 && errno == EINTR) {
-  }
-  if (n != 1) ::_exit(1);
 }
 
 // Stage-2 up to the point where it becomes the container's process.
 inline void stage2(stage_context& c) noexcept {
   c.lg.set_stage(2);
   c.lg.debug("~> nsexec stage-2");
-  char go = 0;
-  ssize_t n;
-  while ((n = sys::calls.read(c.sock, &go, 1)) == -1 && errno == EINTR) {
-  }
-  if (n != 1) ::_exit(1);  // stage-0 gave up before releasing us (and says why)
-  if (sys::calls.setsid() == -1) stage_fail(c, child_failure::at(child_step::setsid, errno));
-  if (sys::calls.setresuid(0, 0, 0) == -1)
-    stage_fail(c, child_failure::at(child_step::setresuid, errno));
-  if (sys::calls.setresgid(0, 0, 0) == -1)
-    stage_fail(c, child_failure::at(child_step::setresgid, errno));
+  if (wait_ack(c.program.channel).failed()) ::_exit(1);  // stage-0 gave up (and says why)
+  if (sys::calls.setsid() == -1) stage_fail(c, failure::at(step::setsid, errno));
+  if (sys::calls.setresuid(0, 0, 0) == -1) stage_fail(c, failure::at(step::setresuid, errno));
+  if (sys::calls.setresgid(0, 0, 0) == -1) stage_fail(c, failure::at(step::setresgid, errno));
   if (c.drop_groups && sys::calls.setgroups(0, nullptr) == -1)
-    stage_fail(c, child_failure::at(child_step::setgroups, errno));
+    stage_fail(c, failure::at(step::setgroups, errno));
   c.lg.debug("<~ nsexec stage-2");
-  send_record(c.sock, record_type::finished);
+  send(c.program.channel, client_record(stage_record::finished));
 }
 
-// Stage-1, allocation-free. Returns only in stage-2 (the clone's child).
+// Stage-1, allocation-free: the entry sequence, whose final step clones stage-2 (CLONE_PARENT:
+// the caller of stage-0 reaps it too). Returns only in stage-2.
 inline void stage1(stage_context& c) noexcept {
   c.lg.set_stage(1);
   c.lg.debug("~> nsexec stage-1");
-  if (!c.joins.empty()) {
-    int self = open_self_ns_dir();
-    if (self == -1) stage_fail(c, child_failure::at(child_step::open_ns, errno));
-    auto f = join_fds(c.joins, self);
-    sys::calls.close(self);
-    if (f.failed()) stage_fail(c, f);
-  }
-  if (auto f = unshare_user(c.create); f.failed()) stage_fail(c, f);
-  if (c.create.contains(ns_kind::user)) {
-    // Non-dumpable, our /proc files belong to root and stage-0 (or newuidmap) could not write
-    // the maps of an unprivileged namespace: dumpable just for the request, as runc does.
-    if (c.joined_by_path && sys::calls.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == -1)
-      stage_fail(c, child_failure::at(child_step::prctl, errno));
-    ask(c, record_type::maps_please);
-    if (c.joined_by_path && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-      stage_fail(c, child_failure::at(child_step::prctl, errno));
-    if (sys::calls.setresuid(0, 0, 0) == -1)
-      stage_fail(c, child_failure::at(child_step::setresuid, errno,
-                                      static_cast<std::uint8_t>(ns_kind::user)));
-  }
-  if (auto f = unshare_rest(c.create); f.failed()) stage_fail(c, f);
-  if (c.want_time_offsets) ask(c, record_type::time_please);
-
-  sys::clone_args args;
-  args.flags = CLONE_PARENT;  // the caller of stage-0 reaps stage-2 too
-  args.exit_signal = 0;       // required with CLONE_PARENT; the caller's own exit signal applies
-  long pid = sys::calls.clone3(&args, sizeof args);
-  if (pid == -1) stage_fail(c, child_failure::at(child_step::fork, errno));
-  if (pid == 0) {
-    stage2(c);
-    return;
-  }
-  child_failure report{};
-  report.err = static_cast<int>(pid);  // in stage-0's pid namespace: stage-1 never left it
-  send_record(c.sock, record_type::child_pid, report);
-  c.lg.debug("<~ nsexec stage-1");
-  ::_exit(0);
+  auto clone_stage2 = [&c]() noexcept -> failure {
+    sys::clone_args args;
+    args.flags = CLONE_PARENT;
+    args.exit_signal = 0;  // required with CLONE_PARENT; the caller's own exit signal applies
+    long pid = sys::calls.clone3(&args, sizeof args);
+    if (pid == -1) return failure::at(step::clone3, errno);
+    if (pid == 0) {
+      stage2(c);
+      return {};
+    }
+    // In stage-0's pid namespace: stage-1 never left it.
+    send(c.program.channel, client_record(stage_record::child_pid), {}, static_cast<std::int32_t>(pid));
+    c.lg.debug("<~ nsexec stage-1");
+    ::_exit(0);
+  };
+  if (auto f = child_side::run_entry(c.program, clone_stage2); f.failed()) stage_fail(c, f);
 }
 
-// Stage-0's end: SIGKILL the stages it knows, wait (bounded) until they are gone, exit 1.
-[[noreturn]] inline void stage0_abort(int s1_pidfd, int s2_pidfd) noexcept {
-  const int pidfds[2] = {s1_pidfd, s2_pidfd};
-  for (int fd : pidfds)
-    if (fd >= 0) sys::calls.pidfd_send_signal(fd, SIGKILL, nullptr, 0);
-  for (int fd : pidfds) {
-    if (fd < 0) continue;
-    pollfd p{fd, POLLIN, 0};
-    // A pidfd polls readable once its process has exited, child of ours or not.
-    while (sys::calls.poll(&p, 1, 5000) == -1 && errno == EINTR) {
+// The stages stage-0 knows of, killed and awaited when it gives up.
+struct stages {
+  unique_fd channel;  // stage-0's end: closed only after the stages are dead
+  unique_fd s1, s2;   // pidfds
+  pid_t s1_pid = 0, s2_pid = 0;
+
+  // SIGKILL every known stage and wait (bounded) until they are gone. Never throws.
+  void abort() noexcept {
+    const int pidfds[2] = {s1.get(), s2.get()};
+    for (int fd : pidfds)
+      if (fd >= 0) sys::calls.pidfd_send_signal(fd, SIGKILL, nullptr, 0);
+    for (int fd : pidfds) {
+      if (fd < 0) continue;
+      pollfd p{fd, POLLIN, 0};
+      // A pidfd polls readable once its process has exited, child of ours or not.
+      while (sys::calls.poll(&p, 1, 5000) == -1 && errno == EINTR) {
+      }
     }
   }
-  ::_exit(1);
+};
+
+// Why run_stage0 stopped: an error to report, or a stage that reported its own failure.
+struct stage0_outcome {
+  bool stage_reported = false;  // a stage wrote its fatal line already
+};
+
+// Stage-0: everything after the environment check, as one result. Returns `container` only in
+// stage-2 (which returns out of this frame); in stage-0 it returns an error or exits 0.
+inline result<init_role> run_stage0(const init_options& opt, char* const* envp, logger& lg,
+                                    int init_pipe, runc_protocol protocol, stages& st,
+                                    stage0_outcome& out) {
+  if (opt.sealed) {
+    NSENTRY_TRY(reexec_sealed(opt.argv, envp));
+  }
+  NSENTRY_TRY(auto pl, bootstrap::read(init_pipe, protocol));
+  lg.set_stage(0);
+  lg.debug("~> nsexec stage-0");
+  if (pl.mount_sources && !pl.mount_sources->empty())
+    return nsentry_error(errc::invalid_plan, step::mount_sources,
+                         "MOUNT_SOURCES (runc 1.1 bind mounts in a user namespace) is not supported");
+  if (pl.oom_score_adj) {
+    NSENTRY_TRY(write_oom_score_adj(0, *pl.oom_score_adj));
+  }
+  NSENTRY_TRY(auto opened, opened_namespaces::open(pl.join));
+  NSENTRY_TRY(auto ch, socket_pair::make());
+
+  detail::stage_context ctx;
+  ctx.lg = lg;
+  auto& prog = ctx.program;
+  prog.channel = ch.child_end.get();
+  prog.join_files = opened.fds();
+  prog.create = pl.create;
+  prog.become_root_uid = true;  // runc: setresuid(0,0,0) after the maps
+  prog.want_time_offsets = !pl.time_offsets.empty();
+  prog.policy.write_oom = false;                  // written above, before non-dumpable
+  prog.policy.nondumpable = !pl.join.empty();     // runc's rule when joining by path
+  for (const auto& j : pl.join)
+    ctx.join_paths[static_cast<std::size_t>(j.kind)] = j.path.c_str();
+  ctx.drop_groups = pl.drop_groups();
+  if (prog.policy.nondumpable && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+    return posix_error(step::prctl);
+  id_map_request maps{pl.uid_map, pl.gid_map, pl.deny_setgroups(), pl.uidmap_tool,
+                      pl.gidmap_tool};
+
+  int s1_pidfd = -1;
+  sys::clone_args args;
+  args.flags = CLONE_PARENT | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<std::uint64_t>(&s1_pidfd);
+  args.exit_signal = 0;
+  long s1 = sys::calls.clone3(&args, sizeof args);
+  if (s1 == -1) return with_context(posix_error(step::clone3), "stage-1");
+  if (s1 == 0) {
+    ch.parent_end.reset();
+    detail::stage1(ctx);  // returns only in stage-2
+    // Stage-2 is the container's process now: it keeps nothing the init opened but fds 3/4.
+    return init_role::container;
+  }
+  ch.child_end.reset();
+  st.channel = std::move(ch.parent_end);
+  st.s1.reset(s1_pidfd);
+  st.s1_pid = static_cast<pid_t>(s1);
+
+  bool finished = false;
+  const handler handlers[] = {
+      {record_type::id_maps,
+       [&](const record&, pid_t pid) -> result<reply> {
+         NSENTRY_TRY(write_id_maps(pid, maps));
+         return reply::ack;
+       }},
+      {record_type::time_offsets,
+       [&](const record&, pid_t pid) -> result<reply> {
+         NSENTRY_TRY(write_time_offsets(pid, pl.time_offsets));
+         return reply::ack;
+       }},
+      {client_record(stage_record::child_pid),
+       [&](const record& r, pid_t) -> result<reply> {
+         st.s2_pid = static_cast<pid_t>(r.value);
+         int fd = sys::calls.pidfd_open(st.s2_pid, 0);  // stage-2 waits for us: it is alive
+         if (fd == -1) return with_context(with_pid(posix_error(step::pidfd_open), st.s2_pid), "stage-2");
+         st.s2.reset(fd);
+         lg.debug("stage-1 pid ", st.s1_pid, ", stage-2 pid ", st.s2_pid);
+         NSENTRY_TRY(write_pid_report(init_pipe, {st.s1_pid, st.s2_pid}));
+         return reply::ack;  // stage-2's go-ahead, only after the report
+       }},
+      {client_record(stage_record::finished),
+       [&](const record&, pid_t) -> result<reply> {
+         finished = true;
+         return reply::stop;
+       }},
+  };
+  auto to_error = [&](const failure& f) {
+    out.stage_reported = true;  // the failing stage wrote the fatal line itself
+    return opened.to_error(f);
+  };
+  NSENTRY_TRY(serve(st.channel.get(), st.s1_pid, handlers, to_error));
+  if (!finished)
+    return nsentry_error(errc::child_failed, step::sync,
+                         st.s2_pid == 0 ? "stage-1 ended without reporting stage-2"
+                                        : "stage-2 ended before finishing its setup");
+  lg.debug("<~ nsexec stage-0");
+  ::_exit(0);
 }
 
 }  // namespace detail
@@ -238,148 +310,19 @@ inline init_role init(const init_options& opt = {}) noexcept {
              ": not 1.1 or 1.2");
     ::_exit(1);
   }
-  const int init_pipe = scan.env.init_pipe;
-
   // Stage-0 allocates freely; anything thrown (std::bad_alloc) is a fatal error, not a crash.
-  // The stages' context lives here: stage-2 returns out of this frame.
+  // The stages' context lives in run_stage0's frame: stage-2 returns out of it.
+  detail::stages st;
+  detail::stage0_outcome out;
   try {
-    if (opt.sealed) {
-      if (auto r = reexec_sealed(opt.argv, envp); !r) {
-        lg.fatal("sealed re-exec: ", r.error().message());
-        ::_exit(1);
-      }
-    }
-    auto p = bootstrap::read(init_pipe, *protocol);
-    if (!p) {
-      lg.fatal(p.error().message());
-      ::_exit(1);
-    }
-    const plan& pl = p.value();
-    lg.set_stage(0);
-    lg.debug("~> nsexec stage-0");
-    if (pl.mount_sources && !pl.mount_sources->empty()) {
-      lg.fatal("MOUNT_SOURCES (runc 1.1 bind mounts in a user namespace) is not supported");
-      ::_exit(1);
-    }
-    if (pl.oom_score_adj) {
-      if (auto r = write_oom_score_adj(0, *pl.oom_score_adj); !r) {
-        lg.fatal(r.error().message());
-        ::_exit(1);
-      }
-    }
-    if (!pl.join.empty() && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
-      lg.fatal("prctl(PR_SET_DUMPABLE): ", errno_text{errno});
-      ::_exit(1);
-    }
-    auto opened = opened_namespaces::open(pl.join);
-    if (!opened) {
-      lg.fatal(opened.error().message());
-      ::_exit(1);
-    }
-    int sv[2];
-    if (sys::calls.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-      lg.fatal("socketpair: ", errno_text{errno});
-      ::_exit(1);
-    }
-    unique_fd ours(sv[0]), theirs(sv[1]);
-
-    detail::stage_context ctx;
-    ctx.lg = lg;
-    ctx.sock = theirs.get();
-    ctx.joins = opened.value().fds();
-    for (const auto& j : pl.join)
-      ctx.join_paths[static_cast<std::size_t>(j.kind)] = j.path.c_str();
-    ctx.create = pl.create;
-    ctx.joined_by_path = !pl.join.empty();
-    ctx.want_time_offsets = !pl.time_offsets.empty();
-    ctx.drop_groups = pl.drop_groups();
-    id_map_request maps{pl.uid_map, pl.gid_map, pl.deny_setgroups(), pl.uidmap_tool,
-                        pl.gidmap_tool};
-
-    int s1_pidfd = -1;
-    sys::clone_args args;
-    args.flags = CLONE_PARENT | CLONE_PIDFD;
-    args.pidfd = reinterpret_cast<std::uint64_t>(&s1_pidfd);
-    args.exit_signal = 0;
-    long s1 = sys::calls.clone3(&args, sizeof args);
-    if (s1 == -1) {
-      lg.fatal("clone3(stage-1): ", errno_text{errno});
-      ::_exit(1);
-    }
-    if (s1 == 0) {
-      ours.reset();
-      detail::stage1(ctx);  // returns only in stage-2
-      // Stage-2 is the container's process now: it keeps nothing the init opened but fds 3/4.
-      return init_role::container;
-    }
-    theirs.reset();
-    unique_fd s1_fd(s1_pidfd);
-    unique_fd s2_fd;
-    pid_t s2 = 0;
-    for (;;) {
-      auto rec = read_record(ours.get());
-      if (!rec) {
-        lg.fatal(rec.error().message());
-        detail::stage0_abort(s1_fd.get(), s2_fd.get());
-      }
-      if (!rec.value()) {
-        lg.fatal(s2 == 0 ? "stage-1 ended without reporting stage-2"
-                         : "stage-2 ended before finishing its setup");
-        detail::stage0_abort(s1_fd.get(), s2_fd.get());
-      }
-      const child_record& r = *rec.value();
-      switch (static_cast<record_type>(r.type)) {
-        case record_type::failure:
-          detail::stage0_abort(s1_fd.get(), s2_fd.get());  // the failing stage wrote the fatal line itself
-        case record_type::maps_please:
-          if (auto w = write_id_maps(static_cast<pid_t>(s1), maps); !w) {
-            lg.fatal(w.error().message());
-            detail::stage0_abort(s1_fd.get(), s2_fd.get());
-          }
-          break;
-        case record_type::time_please:
-          if (auto w = write_time_offsets(static_cast<pid_t>(s1), pl.time_offsets); !w) {
-            lg.fatal(w.error().message());
-            detail::stage0_abort(s1_fd.get(), s2_fd.get());
-          }
-          break;
-        case record_type::child_pid: {
-          s2 = static_cast<pid_t>(r.err);
-          int fd = sys::calls.pidfd_open(s2, 0);  // stage-2 is waiting for us: it is alive
-          if (fd == -1) {
-            lg.fatal("pidfd_open(stage-2 ", s2, "): ", errno_text{errno});
-            detail::stage0_abort(s1_fd.get(), s2_fd.get());
-          }
-          s2_fd.reset(fd);
-          lg.debug("stage-1 pid ", s1, ", stage-2 pid ", s2);
-          if (auto w = write_pid_report(init_pipe, {static_cast<pid_t>(s1), s2}); !w) {
-            lg.fatal(w.error().message());
-            detail::stage0_abort(s1_fd.get(), s2_fd.get());
-          }
-          break;
-        }
-        case record_type::finished:
-          lg.debug("<~ nsexec stage-0");
-          ::_exit(0);
-        default:
-          lg.fatal("unknown record ", r.type, " from a stage");
-          detail::stage0_abort(s1_fd.get(), s2_fd.get());
-      }
-      if (static_cast<record_type>(r.type) == record_type::child_pid) {
-        // Released only now, after the report: the parent may act on stage-2 before it runs.
-        if (auto w = write_all(ours.get(), std::string_view("G", 1)); !w) {
-          lg.fatal(w.error().message());
-          detail::stage0_abort(s1_fd.get(), s2_fd.get());
-        }
-      } else if (auto w = write_all(ours.get(), std::string_view("+", 1)); !w) {
-        lg.fatal(w.error().message());
-        detail::stage0_abort(s1_fd.get(), s2_fd.get());
-      }
-    }
+    auto r = detail::run_stage0(opt, envp, lg, scan.env.init_pipe, *protocol, st, out);
+    if (r) return r.value();
+    if (!out.stage_reported) lg.fatal(r.error().message());
   } catch (const std::exception& e) {
     lg.fatal("stage-0: ", e.what());
-    ::_exit(1);
   }
+  st.abort();
+  ::_exit(1);
 }
 
 }  // namespace nsentry::runc

@@ -71,7 +71,7 @@ inline result<void> write_pid_report(int fd, pid_report r) noexcept {
     ssize_t n = sys::calls.write(fd, buf + done, len - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return posix_error("write pid report");
+      return with_context(posix_error(step::write), "pid report");
     }
     done += static_cast<std::size_t>(n);
   }
@@ -157,7 +157,7 @@ class pid_report_parser {
   }
   error fail(std::string what) const { return fail_at(i_, std::move(what)); }
   error fail_at(std::size_t at, std::string what) const {
-    return nsentry_error(errc::malformed_message, "pid report",
+    return nsentry_error(errc::malformed_message, step::pid_report,
                          "offset " + std::to_string(at) + ": " + what);
   }
 
@@ -181,7 +181,7 @@ inline result<pid_report> read_pid_report(int fd, std::size_t limit = 4096) {
     std::byte b;
     NSENTRY_TRY(std::size_t n, read_some(fd, std::span(&b, 1)));
     if (n == 0) {
-      return nsentry_error(errc::malformed_message, "pid report",
+      return nsentry_error(errc::malformed_message, step::pid_report,
                            line.empty() ? std::string("end of file before any byte")
                                         : "end of file after " + std::to_string(line.size()) +
                                               " bytes without a newline");
@@ -189,7 +189,7 @@ inline result<pid_report> read_pid_report(int fd, std::size_t limit = 4096) {
     line.push_back(static_cast<char>(b));
     if (static_cast<char>(b) == '\n') break;
     if (line.size() >= limit)
-      return nsentry_error(errc::malformed_message, "pid report",
+      return nsentry_error(errc::malformed_message, step::pid_report,
                            "no newline within " + std::to_string(limit) + " bytes");
   }
   return parse_pid_report(line);

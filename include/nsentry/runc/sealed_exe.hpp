@@ -46,7 +46,7 @@ inline result<bool> has_exe_seals(int fd) {
   int seals = sys::calls.get_seals(fd);
   if (seals == -1) {
     if (errno == EINVAL) return false;
-    return posix_error("fcntl(F_GET_SEALS)");
+    return posix_error(step::get_seals);
   }
   return (seals & exe_seals) == exe_seals;
 }
@@ -83,7 +83,7 @@ inline result<void> copy_file(int in, int out, off_t size) {
     if (n == 0) break;  // the file shrank under us: caught by the size check below
     if (errno == EINTR) continue;
     if ((errno == EINVAL || errno == ENOSYS) && done == 0) return copy_with_read_write(in, out);
-    return posix_error("sendfile");
+    return posix_error(step::sendfile);
   }
   return success();
 }
@@ -94,23 +94,23 @@ inline result<void> copy_file(int in, int out, off_t size) {
 inline result<unique_fd> sealed_copy_of_self() {
   NSENTRY_TRY(auto exe, open_file(self_exe_path, O_RDONLY));
   struct stat st {};
-  if (sys::calls.fstat(exe.get(), &st) == -1) return posix_error("fstat", self_exe_path);
+  if (sys::calls.fstat(exe.get(), &st) == -1) return posix_error(step::fstat, self_exe_path);
 
   constexpr unsigned base = MFD_CLOEXEC | MFD_ALLOW_SEALING;
   int fd = sys::calls.memfd_create("nsentry-runc-init", base | MFD_EXEC);
   if (fd == -1 && errno == EINVAL) fd = sys::calls.memfd_create("nsentry-runc-init", base);
-  if (fd == -1) return posix_error("memfd_create");
+  if (fd == -1) return posix_error(step::memfd_create);
   unique_fd mem(fd);
 
   if (auto c = detail::copy_file(exe.get(), mem.get(), st.st_size); !c)
     return with_path(std::move(c).error(), self_exe_path);
   struct stat copied {};
-  if (sys::calls.fstat(mem.get(), &copied) == -1) return posix_error("fstat", "memfd");
+  if (sys::calls.fstat(mem.get(), &copied) == -1) return posix_error(step::fstat, "memfd");
   if (copied.st_size != st.st_size)
-    return nsentry_error(errc::usage, "copy /proc/self/exe",
+    return nsentry_error(errc::short_transfer, step::copy_exe,
                          "copied " + std::to_string(copied.st_size) + " of " +
                              std::to_string(st.st_size) + " bytes");
-  if (sys::calls.add_seals(mem.get(), exe_seals) == -1) return posix_error("fcntl(F_ADD_SEALS)");
+  if (sys::calls.add_seals(mem.get(), exe_seals) == -1) return posix_error(step::add_seals);
   return mem;
 }
 
@@ -121,7 +121,7 @@ inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
   if (sealed) return success();
   NSENTRY_TRY(auto mem, sealed_copy_of_self());
   sys::calls.execveat(mem.get(), "", argv, envp, AT_EMPTY_PATH);
-  return posix_error("execveat");
+  return posix_error(step::execveat);
 }
 
 }  // namespace nsentry::runc

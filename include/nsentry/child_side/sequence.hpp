@@ -1,0 +1,135 @@
+// nsentry/child_side/sequence.hpp — THE entry sequence. Every caller runs this one:
+// run_plan's child, enter_and_exec (in the calling process), runc's stage-1, and a user's own
+// composition (build an entry_program, spawn run_entry, serve the channel).
+//
+//   0. non-dumpable (policy)            4. unshare user → ask for maps → become root
+//   1. oom_score_adj (policy)           5. unshare the rest
+//   2. join by pidfd (one setns)        6. ask for time offsets
+//   3. join by files (runc's order)     7. fork when pid/time took part (child_side/mirror.hpp)
+//                                       8. drop supplementary groups → final() (exec, or return)
+//
+// The program is plain data prepared by the parent (nothing here allocates); the policy
+// carries the real differences between callers. Requests go over the program's channel
+// (channel.hpp); a parent answers them with serve().
+//
+// Contracts: run_entry is noexcept, allocation-free and async-signal-safe, and so must `final`
+// be (`failure() noexcept`). It changes the calling thread/process; user, time and the fork
+// need a single-threaded process (a fresh child is one). Linux >= 5.3.
+#pragma once
+
+#include <sys/prctl.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <span>
+
+#include "nsentry/channel.hpp"
+#include "nsentry/child_side/create.hpp"
+#include "nsentry/child_side/join.hpp"
+#include "nsentry/child_side/mirror.hpp"
+#include "nsentry/ns.hpp"
+#include "nsentry/sys.hpp"
+
+namespace nsentry::child_side {
+
+struct entry_policy {
+  bool write_oom = true;     // false: a parent stage writes oom_score_adj (runc's stage-0)
+  // Non-dumpable for the whole sequence, dumpable again only while the parent writes the id
+  // maps (an unprivileged helper cannot write a non-dumpable process's maps): runc's rule when
+  // namespaces are joined by path.
+  bool nondumpable = false;
+};
+
+struct entry_program {
+  int channel = -1;      // requests and failure reports; -1: nobody to ask (no user/time)
+  int self_ns_dir = -1;  // our /proc ns directory, opened before anything was joined; -1: the
+                         // sequence opens (and closes) its own before its first join
+  int join_pidfd = -1;   // join join_pid_kinds of this process with one setns(pidfd)
+  ns_set join_pid_kinds;
+  std::span<const ns_fd> join_files;  // namespace files, joined with runc's algorithm
+  ns_set create;
+  bool become_root_uid = false;  // after the maps: setresuid(0,0,0) (the uid map maps 0)
+  bool become_root_gid = false;  // setresgid(0,0,0) (the gid map maps 0)
+  bool want_time_offsets = false;
+  bool fork_for_children = false;  // pid/time took part: the final step runs in a grandchild
+  bool drop_groups = false;        // setgroups(0, NULL) before the final step
+  std::array<char, 16> oom{};      // oom_score_adj as decimal text, oom_len bytes of it
+  std::uint8_t oom_len = 0;
+  entry_policy policy;
+};
+
+inline failure set_dumpable(bool on) noexcept {
+  if (sys::calls.prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0) == -1)
+    return failure::at(step::prctl, errno);
+  return {};
+}
+
+inline failure write_own_oom(const entry_program& p) noexcept {
+  int fd = sys::calls.openat(AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC, 0);
+  if (fd == -1) return failure::at(step::oom_score_adj, errno);
+  ssize_t n;
+  while ((n = sys::calls.write(fd, p.oom.data(), p.oom_len)) == -1 && errno == EINTR) {
+  }
+  int err = n == -1 ? errno : EIO;
+  sys::calls.close(fd);
+  if (n != static_cast<ssize_t>(p.oom_len)) return failure::at(step::oom_score_adj, err);
+  return {};
+}
+
+namespace detail {
+inline failure enter_namespaces(const entry_program& p, int self_ns_dir) noexcept;
+}
+
+// Steps 0-6: everything up to the fork. Returns the first failure.
+inline failure enter_namespaces(const entry_program& p) noexcept {
+  if (p.join_files.empty() || p.self_ns_dir >= 0) return detail::enter_namespaces(p, p.self_ns_dir);
+  int self = open_self_ns_dir();  // before any join: a joined mount namespace may hide us
+  if (self == -1) return failure::at(step::open, errno);
+  failure f = detail::enter_namespaces(p, self);
+  sys::calls.close(self);
+  return f;
+}
+
+inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir) noexcept {
+  if (p.policy.nondumpable)
+    if (auto f = set_dumpable(false); f.failed()) return f;
+  if (p.policy.write_oom && p.oom_len)
+    if (auto f = write_own_oom(p); f.failed()) return f;
+  if (p.join_pidfd >= 0)
+    if (auto f = join_pidfd(p.join_pidfd, p.join_pid_kinds); f.failed()) return f;
+  if (!p.join_files.empty())
+    if (auto f = join_fds(p.join_files, self_ns_dir); f.failed()) return f;
+  if (auto f = unshare_user(p.create); f.failed()) return f;
+  if (p.create.contains(ns_kind::user)) {
+    if (p.policy.nondumpable)
+      if (auto f = set_dumpable(true); f.failed()) return f;
+    if (auto f = ask(p.channel, record_type::id_maps); f.failed()) return f;
+    if (p.policy.nondumpable)
+      if (auto f = set_dumpable(false); f.failed()) return f;
+    if (p.become_root_gid && sys::calls.setresgid(0, 0, 0) == -1)
+      return failure::at(step::setresgid, errno, ns_kind::user);
+    if (p.become_root_uid && sys::calls.setresuid(0, 0, 0) == -1)
+      return failure::at(step::setresuid, errno, ns_kind::user);
+  }
+  if (auto f = unshare_rest(p.create); f.failed()) return f;
+  if (p.want_time_offsets)
+    if (auto f = ask(p.channel, record_type::time_offsets); f.failed()) return f;
+  return {};
+}
+
+// The whole sequence. Returns final()'s failure, or the first step's; with fork_for_children
+// it returns only in the grandchild's final step if that returns (the mirror never returns).
+template <child_function Final>
+failure run_entry(const entry_program& p, Final&& final) noexcept {
+  if (auto f = enter_namespaces(p); f.failed()) return f;
+  auto finish = [&p, &final]() noexcept -> failure {
+    if (p.drop_groups && sys::calls.setgroups(0, nullptr) == -1)
+      return failure::at(step::setgroups, errno);
+    return final();
+  };
+  if (p.fork_for_children) fork_and_mirror(p.channel, finish);
+  return finish();
+}
+
+}  // namespace nsentry::child_side
