@@ -80,15 +80,15 @@ plan=$logs/demo-plan.json
 printf '%s' '{"create":["uts","ipc","net","mnt","pid","cgroup"],"join":[],"uid_map":[],"gid_map":[],"setgroups":false,"rootless_euid":false,"oom_score_adj":null,"uidmap_tool":null,"gidmap_tool":null,"time_offsets":[],"mount_sources":null}' >"$plan"
 outside=$(sh -c "$ns_ids")
 if inside=$("$nsentry" run --plan "$plan" -- sh -c "$ns_ids; echo \$\$" 2>"$logs/demo.log"); then
-  read -ra out <<<"$outside"
-  read -ra in <<<"$inside"
+  read -ra ids_out <<<"$outside"
+  read -ra ids_in <<<"$inside"
   new="" same=""
   i=0
   for k in $kinds; do
-    if [ "${out[$i]}" != "${in[$i]}" ]; then new+=" $k"; else same+=" $k"; fi
+    if [ "${ids_out[$i]}" != "${ids_in[$i]}" ]; then new+=" $k"; else same+=" $k"; fi
     i=$((i + 1))
   done
-  echo "new:$new; shared with this shell:$same; the command's pid inside: ${in[$i]}"
+  echo "new:$new; shared with this shell:$same; the command's pid inside: ${ids_in[$i]}"
   demo="ok"
 else
   cat "$logs/demo.log" >&2
