@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nsentry/version.hpp"
 #include "tests/captures.hpp"
 #include "tools/plan_json.hpp"
 
@@ -270,6 +271,18 @@ TEST_CASE("argument errors exit 2 with one line") {
   CHECK(r.status == 2);
   CHECK(r.out.empty());
   CHECK(r.err == "nsentry: FILE is required\n");
+}
+
+TEST_CASE("--version and -V print nsentry/version.hpp's version on stdout, exit 0") {
+  const std::string line = "nsentry " + std::string(nsentry::version_string) + "\n";
+  CHECK(line == "nsentry 0.2.0\n");  // the string the macros build
+  for (const char* flag : {"--version", "-V"}) {
+    CAPTURE(flag);
+    auto r = run_cli({flag});
+    CHECK(r.status == 0);
+    CHECK(r.out == line);
+    CHECK(r.err.empty());
+  }
 }
 
 TEST_CASE("plan_from_json inverts plan_to_json, missing keys mean empty values") {
