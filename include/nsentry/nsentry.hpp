@@ -27,3 +27,4 @@
 #include "nsentry/spawn.hpp"
 #include "nsentry/step.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/version.hpp"
