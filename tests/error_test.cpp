@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 using namespace nsentry;
 
@@ -83,6 +84,10 @@ TEST_CASE("a wrapping error keeps its cause and the cause's errno") {
   CHECK(e.message() ==
         "restore(net): could not restore the thread's namespace (setns(net): Bad file descriptor)");
 }
+
+// The versioned inline namespace: two copies of different versions can live in one program.
+static_assert(std::is_same_v<nsentry::error, nsentry::v0::error>);
+static_assert(std::is_same_v<nsentry::step, nsentry::v0::step>);
 
 TEST_CASE("every step has its own name") {
   for (std::size_t i = 1; i < step_names.size(); ++i)

@@ -32,5 +32,5 @@ bool is_error(const R& r, Code code, nsentry::step s) {
 #define CHECK_OK(r) CHECK_MESSAGE(static_cast<bool>(r), ::testing::describe(r))
 #define CHECK_ERROR(r, code, s) CHECK_MESSAGE(::testing::is_error((r), (code), (s)), ::testing::describe(r))
 #define CHECK_ERROR_KIND(r, code, s, k)                                                    \
-  CHECK_MESSAGE(::testing::is_error((r), (code), (s)) && (r).error().kind == (k),         \
+  CHECK_MESSAGE((::testing::is_error((r), (code), (s)) && (r).error().kind == (k)),       \
                 ::testing::describe(r))

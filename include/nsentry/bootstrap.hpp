@@ -49,7 +49,7 @@
 #include "nsentry/ns.hpp"
 #include "nsentry/plan.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // Which runc wrote (or will read) the message; only attribute 27290 depends on it.
 enum class runc_protocol : std::uint8_t { v1_1, v1_2 };
@@ -508,4 +508,4 @@ inline result<std::vector<std::byte>> encode(const plan& p,
 }
 
 }  // namespace bootstrap
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

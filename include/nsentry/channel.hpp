@@ -35,7 +35,7 @@
 #include "nsentry/step.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // --- owning pairs ------------------------------------------------------------------------------
 
@@ -283,4 +283,4 @@ inline result<void> serve(int fd, pid_t pid, std::span<const handler> handlers,
   }
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -16,7 +16,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 struct exit_status {
   int code = 0;    // exit code, when signal == 0
@@ -99,4 +99,4 @@ class child {
   pid_t pid_ = 0;
 };
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -12,10 +12,10 @@
 #include "nsentry/join.hpp"
 #include "nsentry/ns.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 inline result<void> create_namespaces(ns_set kinds) {
-  NSENTRY_TRY(check_thread_rules(kinds));
+  NSENTRY_TRY(check_thread_rules(kinds, step::create));
   auto f = child_side::unshare_user(kinds);
   if (!f.failed()) f = child_side::unshare_rest(kinds);
   if (!f.failed()) return success();
@@ -25,4 +25,4 @@ inline result<void> create_namespaces(ns_set kinds) {
   return e;
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

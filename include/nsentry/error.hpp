@@ -30,7 +30,7 @@
 #include "nsentry/ns_kind.hpp"
 #include "nsentry/step.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 namespace outcome = BOOST_OUTCOME_V2_NAMESPACE;
 
@@ -83,12 +83,12 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), nsentry_category()};
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0
 
 template <>
 struct std::is_error_code_enum<nsentry::errc> : std::true_type {};
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // The error of every nsentry::result. Cheap to move; copying copies two short strings.
 struct error {
@@ -213,7 +213,7 @@ inline error wrapping(errc c, nsentry::step s, error inner) {
   return e;
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0
 
 // Keep multi-step setup linear: NSENTRY_TRY(auto fd, open_ns(...));
 #define NSENTRY_TRY BOOST_OUTCOME_TRY

@@ -22,7 +22,7 @@
 
 extern char** environ;
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // The exit statuses of a command runner's own failures, as shells, nsenter and container
 // runtimes use them: 127 the command was not found, 126 it could not be executed, 125 the
@@ -129,4 +129,4 @@ class exec_spec {
   std::vector<char*> argv_, envp_;
 };
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -36,7 +36,7 @@
 #include "nsentry/proc_attrs.hpp"
 #include "nsentry/spawn.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 struct run_options {
   int cgroup_fd = -1;  // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
@@ -197,4 +197,4 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
   return c.wait();
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -20,7 +20,7 @@
 #include "nsentry/error.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 class unique_fd {
  public:
@@ -212,4 +212,4 @@ inline result<siginfo_t> wait_id(idtype_t type, id_t id, int options) {
   }
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

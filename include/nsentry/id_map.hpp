@@ -13,7 +13,7 @@
 
 #include "nsentry/error.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 struct id_range {
   std::uint32_t inside = 0;   // first id inside the namespace
@@ -155,4 +155,4 @@ class id_map {
   std::vector<id_range> ranges_;
 };
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -22,7 +22,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 struct id_map_request {
   id_map uid_map;
@@ -95,4 +95,4 @@ inline result<void> write_id_maps(pid_t pid, const id_map_request& req) {
   return success();
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -34,7 +34,7 @@
 #include "nsentry/plan.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 using child_side::open_self_ns_dir;
 
@@ -51,14 +51,15 @@ inline result<bool> multi_threaded() {
   return st.st_nlink > 3;  // ".", "..", and one entry per thread
 }
 
-// Refuses, before anything changes, kinds a multi-threaded caller cannot enter.
-inline result<void> check_thread_rules(ns_set kinds) {
+// Refuses, before anything changes, kinds a multi-threaded caller cannot enter (`s`: the
+// operation asking, for the error).
+inline result<void> check_thread_rules(ns_set kinds, nsentry::step s = step::join) {
   ns_set single = not_thread_enterable(kinds);
   if (single.empty()) return success();
   NSENTRY_TRY(auto many, multi_threaded());
   if (many)
-    return nsentry_error(errc::multi_threaded, step::join,
-                         single.names() + " cannot be joined by a multi-threaded process");
+    return nsentry_error(errc::multi_threaded, s,
+                         single.names() + " cannot be entered by a multi-threaded process");
   return success();
 }
 
@@ -259,4 +260,4 @@ inline result<void> join_pid(pid_t pid, ns_set kinds) {
   return success();
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -21,7 +21,7 @@
 #include "nsentry/error.hpp"
 #include "nsentry/ns_kind.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // --- kernel rules per kind (from the table in ns_kind.hpp) -----------------------------------
 
@@ -210,4 +210,4 @@ struct thread_ns_set {
   static constexpr bool needs_unshared_fs = (K::needs_unshared_fs || ...);
 };
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

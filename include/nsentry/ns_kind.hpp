@@ -25,7 +25,7 @@
 #define CLONE_NEWCGROUP 0x02000000
 #endif
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 enum class ns_kind : std::uint8_t { user, ipc, uts, net, pid, mnt, cgroup, time };
 
@@ -113,4 +113,4 @@ static_assert(detail::ns_table_is_coherent(),
               "ns_kinds: one row per enumerator, in order, with distinct single-bit flags, "
               "names and CLI letters");
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -17,7 +17,7 @@
 #include "nsentry/id_map.hpp"
 #include "nsentry/ns.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // Join an existing namespace through a file (a /proc/<pid>/ns/<kind> entry or a bind mount).
 struct ns_join {
@@ -118,4 +118,4 @@ struct plan {
   }
 };
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

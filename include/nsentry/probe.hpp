@@ -10,7 +10,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 enum class feature : int {
   clone3,          // Linux >= 5.3
@@ -75,4 +75,4 @@ inline void reset_probe_cache() noexcept {
   for (auto& slot : detail::probe_cache) slot.store(0, std::memory_order_relaxed);
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -15,7 +15,7 @@
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/plan.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // Writes /proc/<pid>/oom_score_adj (pid 0: the calling process).
 inline result<void> write_oom_score_adj(pid_t pid, int value) {
@@ -34,4 +34,4 @@ inline result<void> write_time_offsets(pid_t pid, std::span<const time_offset> o
   return success();
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

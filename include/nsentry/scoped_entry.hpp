@@ -35,7 +35,7 @@
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 class scoped_entry {
  public:
@@ -145,4 +145,4 @@ inline result<scoped_entry> enter_scoped(std::span<const ns_join> paths) {
   return scoped_entry::enter(o.kinds(), [&] { return o.join(); });
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

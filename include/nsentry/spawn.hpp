@@ -29,7 +29,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 struct spawn_options {
   // vfork-style: the child borrows our memory (CLONE_VM|CLONE_VFORK on its own stack) and we
@@ -131,4 +131,4 @@ inline result<child> spawn_exec(const exec_spec& cmd, spawn_options opt = {}) {
   return c;
 }
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 enum class step : std::uint8_t {
   none = 0,  // no step (a child record of "no failure")
@@ -50,4 +50,4 @@ constexpr std::string_view name_of(step s) noexcept {
 static_assert(name_of(step::spawn) == "spawn" && name_of(step::open) == "open",
               "step_names must list every step, in enumerator order");
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

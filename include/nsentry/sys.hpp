@@ -57,7 +57,7 @@
 #define P_PIDFD 3
 #endif
 
-namespace nsentry::sys {
+namespace nsentry::inline v0::sys {
 
 // The kernel's struct clone_args, version 2 (Linux >= 5.7, with cgroup). Declared here so that
 // nsentry does not depend on <linux/sched.h> agreeing with glibc's <sched.h>.
@@ -227,4 +227,4 @@ class scoped_override {
 template <class Fn, class R>
 scoped_override(Fn table::*, R) -> scoped_override<Fn>;
 
-}  // namespace nsentry::sys
+}  // namespace nsentry::inline v0::sys

@@ -20,11 +20,11 @@
   NSENTRY_DETAIL_STRINGIZE(NSENTRY_VERSION_MINOR) "." \
   NSENTRY_DETAIL_STRINGIZE(NSENTRY_VERSION_PATCH)
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 inline constexpr int version_major = NSENTRY_VERSION_MAJOR;
 inline constexpr int version_minor = NSENTRY_VERSION_MINOR;
 inline constexpr int version_patch = NSENTRY_VERSION_PATCH;
 inline constexpr std::string_view version_string = NSENTRY_VERSION_STRING;  // "0.2.0"
 
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

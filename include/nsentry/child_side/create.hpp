@@ -15,7 +15,7 @@
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::child_side {
+namespace nsentry::inline v0::child_side {
 
 // Step 1 of creation: the user namespace, if `kinds` has one.
 inline failure unshare_user(ns_set kinds) noexcept {
@@ -37,4 +37,4 @@ inline failure unshare_rest(ns_set kinds) noexcept {
   return {};
 }
 
-}  // namespace nsentry::child_side
+}  // namespace nsentry::inline v0::child_side

@@ -26,7 +26,7 @@
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry {
+namespace nsentry::inline v0 {
 
 // An opened namespace file and its identity (nsfs dev, inode). The fd is not owned.
 struct ns_fd {
@@ -118,4 +118,4 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir) noexcept {
 }
 
 }  // namespace child_side
-}  // namespace nsentry
+}  // namespace nsentry::inline v0

@@ -24,7 +24,7 @@
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::child_side {
+namespace nsentry::inline v0::child_side {
 
 // Exits like a process that ended with `info` (the status of a waited child). Never dumps.
 [[noreturn]] inline void exit_like(const siginfo_t& info) noexcept {
@@ -84,4 +84,4 @@ template <child_function Final>
   exit_like(info);
 }
 
-}  // namespace nsentry::child_side
+}  // namespace nsentry::inline v0::child_side

@@ -31,7 +31,7 @@
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::child_side {
+namespace nsentry::inline v0::child_side {
 
 struct entry_policy {
   bool write_oom = true;     // false: a parent stage writes oom_score_adj (runc's stage-0)
@@ -132,4 +132,4 @@ failure run_entry(const entry_program& p, Final&& final) noexcept {
   return finish();
 }
 
-}  // namespace nsentry::child_side
+}  // namespace nsentry::inline v0::child_side

@@ -20,7 +20,7 @@
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::child_side {
+namespace nsentry::inline v0::child_side {
 
 template <class Fn>
 struct start_frame {
@@ -71,4 +71,4 @@ int start(void* arg) noexcept {
   ::_exit(0);
 }
 
-}  // namespace nsentry::child_side
+}  // namespace nsentry::inline v0::child_side

@@ -32,7 +32,7 @@
 static_assert(NSENTRY_RUNC_PROTOCOL == 11 || NSENTRY_RUNC_PROTOCOL == 12,
               "NSENTRY_RUNC_PROTOCOL must be 11 (runc 1.1) or 12 (runc >= 1.2)");
 
-namespace nsentry::runc::detail {
+namespace nsentry::inline v0::runc::detail {
 
 inline bool constructor_ran = false;  // one definition program-wide (inline variable)
 
@@ -48,4 +48,4 @@ inline bool constructor_ran = false;  // one definition program-wide (inline var
   init(o);  // returns only when this is not an init, or in stage-2
 }
 
-}  // namespace nsentry::runc::detail
+}  // namespace nsentry::inline v0::runc::detail

@@ -23,7 +23,7 @@
 #include "nsentry/runc/init.hpp"
 #include "nsentry/runc/log.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 // Is this `NAME=value` one of the init's own variables?
 inline bool init_only_variable(std::string_view e) noexcept {
@@ -53,4 +53,4 @@ inline result<exec_spec> container_command(std::vector<std::string> argv,
   ::_exit(exit_status_for(f));
 }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

@@ -34,7 +34,7 @@
 
 #include "nsentry/error.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 // logrus numbering; the order is the wire format.
 enum class log_level : int { panic = 0, fatal = 1, error = 2, warning = 3, info = 4, debug = 5, trace = 6 };
@@ -151,4 +151,4 @@ inline result<std::optional<init_env>> to_result(const env_scan& s) {
   return nsentry_error(errc::invalid_environment, step::environment, std::move(detail));
 }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

@@ -68,7 +68,7 @@
 #include "nsentry/runc/sealed_exe.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 // Chooses the meaning of attribute 27290 at run time: "1.1" or "1.2" (runc >= 1.2).
 inline constexpr const char* protocol_var = "_NSENTRY_RUNC_PROTOCOL";
@@ -325,4 +325,4 @@ inline init_role init(const init_options& opt = {}) noexcept {
   ::_exit(1);
 }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

@@ -40,7 +40,7 @@
 #include "nsentry/runc/env.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 inline constexpr std::size_t max_log_line = 4096;
 
@@ -266,4 +266,4 @@ class logger {
   int stage_ = setup_stage;
 };
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

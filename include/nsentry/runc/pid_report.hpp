@@ -26,7 +26,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 struct pid_report {
   pid_t stage1 = 0;
@@ -195,4 +195,4 @@ inline result<pid_report> read_pid_report(int fd, std::size_t limit = 4096) {
   return parse_pid_report(line);
 }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

@@ -9,7 +9,7 @@
 
 #include "nsentry/channel.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 enum class stage_record : std::uint8_t {
   child_pid = static_cast<std::uint8_t>(record_type::first_client),  // value: stage-2's pid
@@ -18,4 +18,4 @@ enum class stage_record : std::uint8_t {
 
 constexpr record_type client_record(stage_record r) noexcept { return static_cast<record_type>(r); }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc

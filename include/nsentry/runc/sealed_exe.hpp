@@ -35,7 +35,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
 
-namespace nsentry::runc {
+namespace nsentry::inline v0::runc {
 
 inline constexpr int exe_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 inline constexpr const char* self_exe_path = "/proc/self/exe";
@@ -124,4 +124,4 @@ inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
   return posix_error(step::execveat);
 }
 
-}  // namespace nsentry::runc
+}  // namespace nsentry::inline v0::runc
