@@ -1,0 +1,221 @@
+// write_id_maps to real children in new user namespaces: the maps and setgroups read back from
+// /proc/<pid>; a refused direct write falls back to the tool, whose failure names it.
+#include "nsentry/id_map_writer.hpp"
+
+#include <doctest/doctest.h>
+#include <sched.h>
+
+#include <sstream>
+
+#include "tests/exec_test_util.hpp"
+
+using namespace nsentry;
+using namespace testutil;
+
+namespace {
+
+// A forked child that has called unshare(CLONE_NEWUSER) and waits until destroyed; it reports
+// its uid/gid as seen inside once released, through exit_ids().
+class user_ns_child {
+ public:
+  user_ns_child() {
+    int ready[2], hold[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
+    std::fflush(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(hold[1]);
+      char ok = ::unshare(CLONE_NEWUSER) == 0 ? '+' : '-';
+      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+      char b;
+      (void)::read(hold[0], &b, 1);
+      // Exit status: 0 when uid and gid 0 inside, 1 otherwise.
+      ::_exit(::getuid() == 0 && ::getgid() == 0 ? 0 : 1);
+    }
+    ::close(ready[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    char ok = 0;
+    REQUIRE(::read(ready[0], &ok, 1) == 1);
+    ::close(ready[0]);
+    REQUIRE(ok == '+');
+    REQUIRE(ns_ino(pid_, "user") != ns_ino(::getpid(), "user"));
+  }
+  user_ns_child(const user_ns_child&) = delete;
+  ~user_ns_child() { finish(); }
+  // Releases the child; its exit status.
+  int finish() {
+    if (hold_ != -1) {
+      ::close(hold_);
+      hold_ = -1;
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return status_;
+  }
+  pid_t pid() const { return pid_; }
+  std::string file(const char* name) const {
+    return slurp("/proc/" + std::to_string(pid_) + "/" + name);
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int hold_ = -1;
+  int status_ = -1;
+};
+
+id_map map_of(std::vector<id_range> ranges) {
+  auto m = id_map::from_ranges(std::move(ranges));
+  REQUIRE_OK(m);
+  return m.value();
+}
+
+// The ranges of a /proc map file, however the kernel pads them.
+std::vector<id_range> ranges_in(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<id_range> out;
+  for (std::uint32_t a, b, c; in >> a >> b >> c;) out.push_back({a, b, c});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("uid_map and gid_map read back exactly") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = map_of({{0, 100000, 1000}, {1000, 0, 1}, {2000, 300000, 10}});
+  req.gid_map = map_of({{0, 200000, 500}, {500, 0, 1}});
+  auto r = write_id_maps(c.pid(), req);
+  REQUIRE_OK(r);
+  CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+  CHECK(ranges_in(c.file("gid_map")) == req.gid_map.ranges());
+  CHECK(c.file("setgroups") == "allow\n");
+  // Host uid 0 is 1000 inside, not 0: the child reports "not root".
+  CHECK(c.finish() == 1);
+}
+
+TEST_CASE("root mapped to root: the child sees uid 0 and gid 0") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = map_of({{0, 0, 1}});
+  req.gid_map = map_of({{0, 0, 1}});
+  REQUIRE_OK(write_id_maps(c.pid(), req));
+  CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+  CHECK(c.finish() == 0);
+}
+
+TEST_CASE("setgroups \"deny\" is written first when asked") {
+  user_ns_child c;
+  REQUIRE(c.file("setgroups") == "allow\n");
+  id_map_request req;
+  req.deny_setgroups = true;
+  req.uid_map = map_of({{0, 100000, 65536}});
+  req.gid_map = map_of({{0, 100000, 65536}});
+  REQUIRE_OK(write_id_maps(c.pid(), req));
+  CHECK(c.file("setgroups") == "deny\n");
+  CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+  CHECK(ranges_in(c.file("gid_map")) == req.gid_map.ranges());
+}
+
+TEST_CASE("only the maps given are written") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = map_of({{0, 100000, 10}});
+  REQUIRE_OK(write_id_maps(c.pid(), req));
+  CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+  CHECK(c.file("gid_map").empty());
+}
+
+TEST_CASE("a map can be written once: the second write is the kernel's EPERM -> tool") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = map_of({{0, 100000, 10}});
+  REQUIRE_OK(write_id_maps(c.pid(), req));
+  // Writing again is refused with EPERM, so the fallback tool runs; /bin/false fails.
+  req.uidmap_tool = "/bin/false";
+  auto r = write_id_maps(c.pid(), req);
+  CHECK_ERROR(r, errc::child_failed, step::uid_map);
+  REQUIRE(!r);
+  CHECK(r.error().path == "/bin/false");
+  CHECK(r.error().pid == c.pid());
+  CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+}
+
+namespace {
+ssize_t refuse_write(int, const void*, size_t) {
+  errno = EPERM;
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("a refused direct write falls back to the tool; a failing tool is child_failed") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = map_of({{0, 100000, 10}});
+  req.gid_map = map_of({{0, 100000, 10}});
+  sys::scoped_override o{&sys::table::write, &refuse_write};
+  SUBCASE("the uid tool exits 1") {
+    req.uidmap_tool = "/bin/false";
+    auto r = write_id_maps(c.pid(), req);
+    CHECK_ERROR(r, errc::child_failed, step::uid_map);
+    REQUIRE(!r);
+    CHECK(r.error().path == "/bin/false");
+    CHECK(r.error().pid == c.pid());
+    CHECK(r.error().detail == "exited with status 1");
+    CHECK(r.error().message().find("/bin/false") != std::string::npos);
+  }
+  SUBCASE("the uid tool succeeds, the gid tool fails: uid_map first, then gid_map") {
+    req.uidmap_tool = "/bin/true";
+    req.gidmap_tool = "/bin/false";
+    auto r = write_id_maps(c.pid(), req);
+    CHECK_ERROR(r, errc::child_failed, step::gid_map);
+    REQUIRE(!r);
+    CHECK(r.error().path == "/bin/false");
+  }
+  SUBCASE("both tools succeed: success (the tools did the writing)") {
+    req.uidmap_tool = "/bin/true";
+    req.gidmap_tool = "/bin/true";
+    CHECK_OK(write_id_maps(c.pid(), req));
+  }
+  SUBCASE("setgroups refused: step::setgroups, the kernel's errno, no tool") {
+    req.deny_setgroups = true;
+    req.uidmap_tool = "/bin/true";
+    auto r = write_id_maps(c.pid(), req);
+    CHECK_ERROR(r, std::errc::operation_not_permitted, step::setgroups);
+  }
+  CHECK(c.file("uid_map").empty());
+  CHECK(c.file("setgroups") == "allow\n");
+}
+
+TEST_CASE("a map write failing otherwise than EPERM is returned, no tool") {
+  pid_t gone;
+  {
+    user_ns_child c;
+    gone = c.pid();
+  }
+  id_map_request req;
+  req.uid_map = map_of({{0, 100000, 10}});
+  req.uidmap_tool = "/bin/true";
+  auto r = write_id_maps(gone, req);
+  CHECK_ERROR(r, std::errc::no_such_file_or_directory, step::uid_map);
+}
+
+TEST_CASE("a util-linux unshare --user target made by another user: root writes its maps") {
+  auto u = ensure_user();
+  target t({"--user"}, {"setpriv", "--reuid=" + std::to_string(u.uid),
+                        "--regid=" + std::to_string(u.gid), "--clear-groups"});
+  // Root writes directly: the maps read back, whatever user made the namespace.
+  id_map_request req;
+  req.deny_setgroups = true;
+  req.uid_map = map_of({{0, u.uid, 1}, {1, u.subuid, 1000}});
+  req.gid_map = map_of({{0, u.gid, 1}, {1, u.subgid, 1000}});
+  REQUIRE_OK(write_id_maps(t.pid(), req));
+  auto proc = "/proc/" + std::to_string(t.pid()) + "/";
+  CHECK(ranges_in(slurp(proc + "uid_map")) == req.uid_map.ranges());
+  CHECK(ranges_in(slurp(proc + "gid_map")) == req.gid_map.ranges());
+  CHECK(slurp(proc + "setgroups") == "deny\n");
+}
