@@ -181,6 +181,7 @@ TEST_CASE("a multi-threaded caller asking for user: errc::multi_threaded, nothin
     if (r) std::fprintf(stderr, "create_namespaces succeeded\n");
     EXPECT_C(!r);
     EXPECT_C(r.error() == errc::multi_threaded);
+    EXPECT_C(r.error().step == step::create);
     EXPECT_C(r.error().detail.find("user") != std::string::npos);
     EXPECT_C(self_ino("user") == user);
     EXPECT_C(self_ino("uts") == uts);
