@@ -194,3 +194,70 @@ TEST_CASE("a failed restore is reported by restore() and aborts from the destruc
   });
   CHECK(aborted == 1000 + SIGABRT);
 }
+
+TEST_CASE("ns_home: many entries on held fds, each one setns in and one out") {
+  target t(target_flags());
+  int rc = in_child([&] {
+    int fds = count_fds();
+    ino_t net = thread_ns("net"), uts = thread_ns("uts");
+    {
+      auto home = ns_home::open(ns_set::of<net_ns, uts_ns>());
+      EXPECT_C(home);
+      std::vector<ns_join> paths{{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)},
+                                 {ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}};
+      auto target_fds = opened_namespaces::open(paths);
+      EXPECT_C(target_fds);
+      static int setns_calls = 0;
+      sys::scoped_override o{&sys::table::setns, [](int fd, int type) {
+                               ++setns_calls;
+                               return sys::real_calls.setns(fd, type);
+                             }};
+      for (int i = 0; i < 1000; ++i) {
+        setns_calls = 0;
+        {
+          auto g = home.value().enter(target_fds.value());
+          EXPECT_C(g);
+          EXPECT_C(thread_ns("net") == t.ino(ns_kind::net));
+          EXPECT_C(thread_ns("uts") == t.ino(ns_kind::uts));
+        }
+        EXPECT_C(thread_ns("net") == net);
+        EXPECT_C(thread_ns("uts") == uts);
+        EXPECT_C(setns_calls == 4);  // two in, two out: nothing else
+      }
+      // A kind the home did not open, and an entry that fails half way, rolled back.
+      std::vector<ns_join> ipc{{ns_kind::ipc, proc_ns_path(t.pid(), ns_kind::ipc)}};
+      auto other = opened_namespaces::open(ipc);
+      EXPECT_C(other);
+      auto wrong = home.value().enter(other.value());
+      EXPECT_C(!wrong);
+      EXPECT_C(wrong.error() == errc::invalid_argument);
+      {
+        sys::scoped_override refuse{&sys::table::setns, [](int fd, int type) {
+                                      if (type == CLONE_NEWUTS && setns_calls++ == 0) {
+                                        errno = EPERM;
+                                        return -1;
+                                      }
+                                      return sys::real_calls.setns(fd, type);
+                                    }};
+        setns_calls = 0;
+        auto half = home.value().enter(target_fds.value());
+        EXPECT_C(!half);
+        EXPECT_C(half.error() == std::errc::operation_not_permitted);
+        EXPECT_C(half.error().kind == ns_kind::uts);
+      }
+      EXPECT_C(thread_ns("net") == net);
+      EXPECT_C(thread_ns("uts") == uts);
+      // Another thread may not use this home.
+      bool refused = false;
+      std::thread other_thread([&] {
+        auto g = home.value().enter(target_fds.value());
+        refused = !g && g.error() == errc::invalid_argument;
+      });
+      other_thread.join();
+      EXPECT_C(refused);
+    }
+    EXPECT_C(count_fds() == fds);
+    return 0;
+  });
+  CHECK(rc == 0);
+}
