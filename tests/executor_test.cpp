@@ -1,7 +1,10 @@
 // run_plan and `nsentry run` against the real kernel: maps read back by the command, time
 // offsets, oom_score_adj, failures naming their step (parent and child side) with no leaked fd
 // or child, run_sequence, and the rootless path through newuidmap/newgidmap.
+#include <algorithm>
+
 #include "nsentry/executor.hpp"
+#include "nsentry/trace.hpp"
 
 #include <doctest/doctest.h>
 #include <grp.h>
@@ -113,6 +116,53 @@ TEST_CASE("run_plan: joins existing namespaces and mirrors the command's status"
   CHECK(r.out == "net:[" + std::to_string(t.ino(ns_kind::net)) + "]\n");
   auto killed = run_capture(p, "kill -KILL $$");
   CHECK(killed.status == 128 + SIGKILL);
+}
+
+TEST_CASE("run_plan with a trace: every step of the sequence, in order, with durations") {
+  target t({"--net"});
+  plan p;
+  p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)}};
+  p.create = ns_set{ns_kind::user, ns_kind::uts, ns_kind::pid};
+  auto one = id_map::parse("0 0 1\n", step::uid_map);
+  REQUIRE_OK(one);
+  p.uid_map = one.value();
+  p.gid_map = p.uid_map;
+  auto cmd = exec_spec::make({"true"});
+  REQUIRE_OK(cmd);
+  auto tr = step_trace::make();
+  REQUIRE_OK(tr);
+  run_options opt;
+  opt.trace = &tr.value();
+  auto c = run_plan(p, cmd.value(), opt);
+  REQUIRE_OK(c);
+  REQUIRE_OK(c.value().wait());
+  std::vector<std::string> steps;
+  std::uint64_t last = 0;
+  for (const auto& e : tr.value().events()) {
+    std::string name(name_of(e.step));
+    if (e.kind < ns_kind_count) name += "(" + std::string(name_of(static_cast<ns_kind>(e.kind))) + ")";
+    steps.push_back(name);
+    CHECK(e.err == 0);
+    CHECK(e.start_ns >= last);  // recorded in the order they ran (parent and child share it)
+    last = e.start_ns;
+    CHECK(e.duration_ns > 0);
+    CHECK(e.duration_ns < 10'000'000'000u);
+  }
+  // The parent opens and clones; its clone record lands after the child began recording.
+  CHECK(std::count(steps.begin(), steps.end(), "open") == 1);
+  CHECK(std::count(steps.begin(), steps.end(), "clone3") == 1);
+  for (const char* s : {"setns(net)", "unshare(user)", "id_map", "unshare", "fork", "exec"})
+    CHECK_MESSAGE(std::count(steps.begin(), steps.end(), s) == 1, s);
+  auto json = tr.value().json_lines();
+  CHECK(json.find("{\"step\":\"setns\",\"kind\":\"net\",") != std::string::npos);
+  CHECK(tr.value().table().find("unshare(user)") != std::string::npos);
+
+  // Without a trace nothing is recorded anywhere (the sequence's sites test a null pointer).
+  tr.value().clear();
+  auto plain = run_plan(p, cmd.value());
+  REQUIRE_OK(plain);
+  REQUIRE_OK(plain.value().wait());
+  CHECK(tr.value().events().empty());
 }
 
 TEST_CASE("run_plan failures name the step, kind and path; no fd or child is left") {
@@ -277,6 +327,15 @@ TEST_CASE("nsentry run --plan: maps, exit statuses, and errors") {
   auto missing = sh(bin + " run --plan /nonexistent.json true 2>&1");
   CHECK(missing.status == 125);
   CHECK(missing.out == "nsentry: open on /nonexistent.json: No such file or directory\n");
+  // --trace: a table on stderr; --trace=FILE: JSON lines, the exec among them.
+  auto table = sh(bin + " run --trace --plan " + plan_path + " -- true 2>&1");
+  CHECK(table.status == 0);
+  CHECK(table.out.find("unshare(user)") != std::string::npos);
+  CHECK(table.out.find("id_map") != std::string::npos);
+  std::string trace_file = "/tmp/nsentry-trace-" + std::to_string(::getpid()) + ".json";
+  CHECK(sh(bin + " run --trace=" + trace_file + " --plan " + plan_path + " -- true").status == 0);
+  CHECK(slurp(trace_file).find("{\"step\":\"exec\",") != std::string::npos);
+  ::unlink(trace_file.c_str());
   ::unlink(plan_path.c_str());
   ::unlink(bad.c_str());
 }

@@ -22,6 +22,7 @@
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
+#include "nsentry/trace.hpp"
 #include "tools/common.hpp"
 #include "tools/plan_json.hpp"
 
@@ -49,9 +50,41 @@ inline int wait_status(result<exit_status> st) {
   return st.value().shell_status();
 }
 
+// --trace[=FILE]: a table on stderr, or JSON lines to FILE.
+struct trace_request {
+  std::string file;  // "": no trace; "-": table on stderr; else JSON lines to this file
+
+  result<std::optional<step_trace>> make() const {
+    if (file.empty()) return std::optional<step_trace>{};
+    NSENTRY_TRY(auto t, step_trace::make());
+    return std::optional<step_trace>{std::move(t)};
+  }
+  void report(const std::optional<step_trace>& t) const {
+    if (!t) return;
+    if (file == "-") {
+      std::fputs(t->table().c_str(), stderr);
+      return;
+    }
+    if (FILE* f = std::fopen(file.c_str(), "w")) {
+      std::fputs(t->json_lines().c_str(), f);
+      std::fclose(f);
+    } else {
+      cli::report(posix_error(step::open, file));
+    }
+  }
+};
+
+// A flag whose value comes only as --trace=FILE (a flag never takes the next argument, so
+// `--trace CMD` leaves CMD alone); plain --trace is "-": the table on stderr.
+inline void add_trace_option(CLI::App* sub, trace_request& t) {
+  sub->add_flag("--trace{-}", t.file,
+                "per-step latency: a table on stderr, or with =FILE JSON lines to FILE");
+}
+
 // --- enter ---------------------------------------------------------------------------------
 
 struct enter_args {
+  trace_request trace;
   pid_t target = 0;
   bool all = false;
   std::array<bool, ns_kind_count> kinds{};
@@ -77,12 +110,19 @@ inline int run_enter(const enter_args& a) {
   auto cmd = exec_spec::make(a.cmd, std::nullopt,
                              a.wd.empty() ? std::nullopt : std::optional<std::string>(a.wd));
   if (!cmd) return fail(cmd.error());
-  return wait_status(enter_and_exec(req, cmd.value()));
+  auto tr = a.trace.make();
+  if (!tr) return fail(tr.error());
+  if (tr.value()) req.trace = &*tr.value();
+  req.before_exec = [&] { a.trace.report(tr.value()); };
+  auto st = enter_and_exec(req, cmd.value());
+  a.trace.report(tr.value());
+  return wait_status(std::move(st));
 }
 
 // --- run ---------------------------------------------------------------------------------------
 
 struct run_args {
+  trace_request trace;
   std::string plan_file;
   std::string bootstrap_file;
   std::string runc = "1.2";
@@ -94,7 +134,12 @@ inline int run_run(const run_args& a) {
   if (!p) return fail(p.error());
   auto cmd = exec_spec::make(a.cmd);
   if (!cmd) return fail(cmd.error());
-  auto c = run_plan(p.value(), cmd.value());
+  auto tr = a.trace.make();
+  if (!tr) return fail(tr.error());
+  run_options opt;
+  if (tr.value()) opt.trace = &*tr.value();
+  auto c = run_plan(p.value(), cmd.value(), opt);
+  a.trace.report(tr.value());
   if (!c) return fail(c.error());
   return wait_status(c.value().wait());
 }
@@ -112,6 +157,7 @@ inline void add_exec_commands(CLI::App& app, int& status) {
   e->add_option("--ns", enter->paths, "KIND=PATH: a namespace file to join (repeatable)")
       ->allow_extra_args(false);
   e->add_option("--wd", enter->wd, "working directory for the command");
+  add_trace_option(e, enter->trace);
   e->add_option("cmd", enter->cmd, "CMD [ARGS...] (after an optional --)")->required();
   e->positionals_at_end();  // everything from CMD on is CMD's, options included
   e->callback([enter, &status] { status = run_enter(*enter); });
@@ -127,6 +173,7 @@ inline void add_exec_commands(CLI::App& app, int& status) {
   r->add_option("--runc", run->runc, "runc protocol of --bootstrap (1.1 or 1.2)")
       ->check(CLI::IsMember({"1.1", "1.2"}))
       ->needs(boot_opt);
+  add_trace_option(r, run->trace);
   r->add_option("cmd", run->cmd, "CMD [ARGS...] (after an optional --)")->required();
   r->positionals_at_end();
   r->callback([run, &status] {

@@ -17,6 +17,7 @@
 // map through newuidmap/newgidmap).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,11 +36,13 @@
 #include "nsentry/probe.hpp"
 #include "nsentry/proc_attrs.hpp"
 #include "nsentry/spawn.hpp"
+#include "nsentry/trace.hpp"
 
 namespace nsentry::inline v0 {
 
 struct run_options {
-  int cgroup_fd = -1;  // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
+  int cgroup_fd = -1;      // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
+  step_trace* trace = nullptr;  // record every step's start and duration (trace.hpp); opt-in
 };
 
 // Does entering `kinds` need a fork before the final step? (pid and time take effect only for
@@ -67,19 +70,24 @@ template <class Final>
 result<child> spawn_entry(child_side::entry_program prog, Final&& final,
                           std::span<const handler> handlers, run_options opt = {},
                           const std::function<error(const failure&)>& to_error = {}) {
+  trace_buffer* tr = opt.trace ? opt.trace->buffer() : nullptr;
   NSENTRY_TRY(auto ch, socket_pair::make());
   prog.channel = ch.child_end.get();
+  prog.trace = tr;
   const int parent_end = ch.parent_end.get();
   spawn_options so;
   so.share_memory = false;  // the child waits for us: it cannot borrow our memory
   so.cgroup_fd = opt.cgroup_fd;
   so.report_fd = ch.child_end.get();
+  std::uint64_t t0 = tr ? trace_now() : 0;
   NSENTRY_TRY(auto c, spawn(so, [&prog, &final, parent_end]() noexcept {
                 sys::calls.close(parent_end);
                 return child_side::run_entry(prog, final);
               }));
+  record_step(tr, step::clone3, t0);
   ch.child_end.reset();
   NSENTRY_TRY(serve(ch.parent_end.get(), c.pid(), handlers, to_error));
+  if (opt.trace) opt.trace->end_final(prog.final_step);
   return c;
 }
 
@@ -94,7 +102,9 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
                          "not supported by the executor (runc 1.1 idmapped mount sources)");
   if (p.create.contains(ns_kind::time) && !kernel_has(feature::time_namespace))
     return with_kind(nsentry_error(errc::unsupported_kernel, step::create), ns_kind::time);
+  std::uint64_t t0 = opt.trace ? trace_now() : 0;
   NSENTRY_TRY(auto files, opened_namespaces::open(p.join));
+  if (!p.join.empty() && opt.trace) record_step(opt.trace->buffer(), step::open, t0);
 
   child_side::entry_program prog;
   prog.join_files = files.fds();
@@ -134,6 +144,10 @@ struct enter_request {
   ns_set kinds;                // which of its namespaces
   bool all = false;            // and every one of its namespaces that differs from ours
   std::vector<ns_join> files;  // namespace files to join; a kind here wins over the target's
+  step_trace* trace = nullptr;      // record every step (trace.hpp); opt-in
+  // Called just before the calling process execs the command (it does not return then): the
+  // last moment to report, e.g. the trace.
+  std::function<void()> before_exec;
 };
 
 // nsenter's job: joins in the *calling process*, then execs `cmd` — when neither pid nor time
@@ -169,6 +183,8 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     prog.join_pid_kinds = target.kinds();
   }
   prog.join_files = files.fds();
+  prog.trace = req.trace ? req.trace->buffer() : nullptr;
+  prog.final_step = step::none;  // the exec below is traced here, not by the sequence
   auto nothing = []() noexcept { return failure{}; };
   auto f = child_side::run_entry(prog, nothing);
   if (f.failed() && f.step == step::setns && f.err == EINVAL && f.kind == no_kind) {
@@ -188,12 +204,16 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
 
   const ns_set entered = target.kinds() | files.kinds();
   if (!needs_fork(entered)) {
+    mark_start(prog.trace, step::exec);
+    if (req.before_exec) req.before_exec();
     auto e = cmd.exec();  // returns only on failure
     return with_path(error_from(e), cmd.argv().front());
   }
   spawn_options so;
   so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
+  mark_start(prog.trace, step::exec);
   NSENTRY_TRY(auto c, spawn_exec(cmd, so));
+  if (req.trace) req.trace->end_final(step::exec);
   return c.wait();
 }
 

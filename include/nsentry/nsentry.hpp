@@ -27,4 +27,5 @@
 #include "nsentry/spawn.hpp"
 #include "nsentry/step.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/trace.hpp"
 #include "nsentry/version.hpp"

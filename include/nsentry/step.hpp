@@ -26,7 +26,7 @@ enum class step : std::uint8_t {
   bootstrap, clone_flags, join, create, time_offsets, mount_sources, uidmap_tool,
   gidmap_tool, json, environment, pid_report, copy_exe, argument,
   // composite operations
-  enter, restore, spawn,
+  enter, restore, mmap, spawn,
 };
 
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(step::spawn) + 1>
@@ -39,7 +39,7 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(step::spa
         "execveat", "fcntl(F_GET_SEALS)", "fcntl(F_ADD_SEALS)", "oom_score_adj", "timens_offsets", "uid_map", "gid_map", "id_map",
         "bootstrap", "clone_flags", "join", "create", "time_offsets", "mount_sources",
         "uidmap_tool", "gidmap_tool", "json", "environment", "pid report",
-        "copy /proc/self/exe", "argument", "enter", "restore", "spawn",
+        "copy /proc/self/exe", "argument", "enter", "restore", "mmap", "spawn",
     };
 
 constexpr std::string_view name_of(step s) noexcept {

@@ -25,6 +25,7 @@
 #include "nsentry/channel.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/trace.hpp"
 
 namespace nsentry::inline v0 {
 
@@ -77,8 +78,17 @@ inline failure join_pidfd(int pidfd, ns_set kinds) noexcept {
   return {};
 }
 
-// The per-file algorithm (see the top of this file).
-inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir) noexcept {
+// setns on one file, recorded in `tr` when tracing.
+inline int traced_setns(trace_buffer* tr, int fd, ns_kind k) noexcept {
+  std::uint64_t t0 = tr ? trace_now() : 0;
+  int r = sys::calls.setns(fd, clone_flag_of(k));
+  if (tr) record_step(tr, step::setns, t0, r == -1 ? errno : 0, static_cast<std::uint8_t>(k));
+  return r;
+}
+
+// The per-file algorithm (see the top of this file). `tr`: a trace to record each setns in.
+inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir,
+                        trace_buffer* tr = nullptr) noexcept {
   if (fds.empty()) return {};
   ns_set all;
   for (const auto& n : fds) all.insert(n.kind);
@@ -95,18 +105,18 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir) noexcept {
       continue;
     }
     wanted.insert(n.kind);
-    if (sys::calls.setns(n.fd, clone_flag_of(n.kind)) == 0) continue;
+    if (traced_setns(tr, n.fd, n.kind) == 0) continue;
     if (errno != EPERM) return failure::at(step::setns, errno, n.kind);
     skipped.insert(n.kind);
   }
   if (user) {
-    if (sys::calls.setns(user->fd, CLONE_NEWUSER) == -1)
+    if (traced_setns(tr, user->fd, ns_kind::user) == -1)
       return failure::at(step::setns, errno, ns_kind::user);
     if (auto f = become_root(); f.failed()) return f;
   }
   for (const auto& n : fds) {
     if (!skipped.contains(n.kind)) continue;
-    if (sys::calls.setns(n.fd, clone_flag_of(n.kind)) == -1)
+    if (traced_setns(tr, n.fd, n.kind) == -1)
       return failure::at(step::setns, errno, n.kind);
   }
   failure missing{step::verify, 0, no_kind, 0};

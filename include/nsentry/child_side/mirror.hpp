@@ -23,6 +23,7 @@
 #include "nsentry/channel.hpp"
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/trace.hpp"
 
 namespace nsentry::inline v0::child_side {
 
@@ -44,7 +45,7 @@ namespace nsentry::inline v0::child_side {
 
 // Forks; the grandchild runs `final` and reports its failure on `channel`; we mirror it.
 template <child_function Final>
-[[noreturn]] void fork_and_mirror(int channel, Final& final) noexcept {
+[[noreturn]] void fork_and_mirror(int channel, Final& final, trace_buffer* tr = nullptr) noexcept {
   // The grandchild's parent-death signal can be set only after the fork; this pipe (its
   // write end held by us alone) tells it whether we died in between. getppid() cannot: in a
   // new pid namespace it is 0 either way.
@@ -53,6 +54,7 @@ template <child_function Final>
     send(channel, record_type::failure, failure::at(step::fork, errno));
     ::_exit(exit_runner_failed);
   }
+  const std::uint64_t t0 = tr ? trace_now() : 0;
   sys::clone_args args;
   args.exit_signal = SIGCHLD;
   long pid = sys::calls.clone3(&args, sizeof args);
@@ -62,6 +64,7 @@ template <child_function Final>
     ::_exit(exit_runner_failed);
   }
   if (pid == 0) {
+    record_step(tr, step::fork, t0);
     sys::calls.close(alive[1]);
     failure f{};
     char c;

@@ -30,6 +30,7 @@
 #include "nsentry/child_side/mirror.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/trace.hpp"
 
 namespace nsentry::inline v0::child_side {
 
@@ -57,6 +58,8 @@ struct entry_program {
   std::array<char, 16> oom{};      // oom_score_adj as decimal text, oom_len bytes of it
   std::uint8_t oom_len = 0;
   entry_policy policy;
+  trace_buffer* trace = nullptr;         // record every step's start and duration (opt-in)
+  nsentry::step final_step = step::exec;  // the final step's name in the trace (none: not traced)
 };
 
 inline failure set_dumpable(bool on) noexcept {
@@ -91,20 +94,43 @@ inline failure enter_namespaces(const entry_program& p) noexcept {
   return f;
 }
 
+// Runs one step, recording it when tracing.
+template <class Step>
+failure traced(trace_buffer* tr, step s, std::uint8_t kind, Step&& run) noexcept {
+  if (tr == nullptr) return run();
+  std::uint64_t t0 = trace_now();
+  failure f = run();
+  record_step(tr, s, t0, f.err, kind);
+  return f;
+}
+
 inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir) noexcept {
+  trace_buffer* tr = p.trace;
   if (p.policy.nondumpable)
     if (auto f = set_dumpable(false); f.failed()) return f;
   if (p.policy.write_oom && p.oom_len)
-    if (auto f = write_own_oom(p); f.failed()) return f;
+    if (auto f = traced(tr, step::oom_score_adj, no_kind, [&]() noexcept { return write_own_oom(p); });
+        f.failed())
+      return f;
   if (p.join_pidfd >= 0)
-    if (auto f = join_pidfd(p.join_pidfd, p.join_pid_kinds); f.failed()) return f;
+    if (auto f = traced(tr, step::setns, no_kind,
+                        [&]() noexcept { return join_pidfd(p.join_pidfd, p.join_pid_kinds); });
+        f.failed())
+      return f;
   if (!p.join_files.empty())
-    if (auto f = join_fds(p.join_files, self_ns_dir); f.failed()) return f;
-  if (auto f = unshare_user(p.create); f.failed()) return f;
+    if (auto f = join_fds(p.join_files, self_ns_dir, tr); f.failed()) return f;
   if (p.create.contains(ns_kind::user)) {
+    if (auto f = traced(tr, step::unshare, static_cast<std::uint8_t>(ns_kind::user),
+                        [&]() noexcept { return unshare_user(p.create); });
+        f.failed())
+      return f;
     if (p.policy.nondumpable)
       if (auto f = set_dumpable(true); f.failed()) return f;
-    if (auto f = ask(p.channel, record_type::id_maps); f.failed()) return f;
+    // The parent writes the maps (or runs newuidmap) while we wait: the request's duration.
+    if (auto f = traced(tr, step::id_map, no_kind,
+                        [&]() noexcept { return ask(p.channel, record_type::id_maps); });
+        f.failed())
+      return f;
     if (p.policy.nondumpable)
       if (auto f = set_dumpable(false); f.failed()) return f;
     if (p.become_root_gid && sys::calls.setresgid(0, 0, 0) == -1)
@@ -112,9 +138,15 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
     if (p.become_root_uid && sys::calls.setresuid(0, 0, 0) == -1)
       return failure::at(step::setresuid, errno, ns_kind::user);
   }
-  if (auto f = unshare_rest(p.create); f.failed()) return f;
+  if (!(p.create - ns_set{ns_kind::user}).empty())
+    if (auto f = traced(tr, step::unshare, no_kind, [&]() noexcept { return unshare_rest(p.create); });
+        f.failed())
+      return f;
   if (p.want_time_offsets)
-    if (auto f = ask(p.channel, record_type::time_offsets); f.failed()) return f;
+    if (auto f = traced(tr, step::timens_offsets, no_kind,
+                        [&]() noexcept { return ask(p.channel, record_type::time_offsets); });
+        f.failed())
+      return f;
   return {};
 }
 
@@ -126,9 +158,11 @@ failure run_entry(const entry_program& p, Final&& final) noexcept {
   auto finish = [&p, &final]() noexcept -> failure {
     if (p.drop_groups && sys::calls.setgroups(0, nullptr) == -1)
       return failure::at(step::setgroups, errno);
+    // The final step's start; the parent ends it (exec closes the channel), see trace.hpp.
+    if (p.final_step != step::none) mark_start(p.trace, p.final_step);
     return final();
   };
-  if (p.fork_for_children) fork_and_mirror(p.channel, finish);
+  if (p.fork_for_children) fork_and_mirror(p.channel, finish, p.trace);
   return finish();
 }
 
