@@ -256,6 +256,10 @@ TEST_CASE("encode is strict about its JSON") {
   refused(R"({"mount_sources":["/a"]})", "mount_sources: runc >= 1.2 messages cannot carry mount sources: invalid plan");
   refused(R"({"create":["net"],"join":[{"ns":"net","path":"/x"}]})",
           "create: net both created and joined: invalid plan");
+  // Defect 13: a repeated key is refused, naming it (last-one-wins ran with no new namespaces).
+  refused(R"({"create":["net"],"create":[]})", "json: $: duplicate key \"create\": invalid plan");
+  refused(R"({"join":[{"ns":"net","path":"/x"},{"ns":"uts","path":"/a","path":"/b"}]})",
+          "json: $.join[1]: duplicate key \"path\": invalid plan");
   refused(R"([1,2])", "json: $: expected an object: invalid plan");
   refused(R"({"create":)", "json: byte 10: incomplete JSON: invalid plan");
   refused(R"({"create":["net"] "x":1})", "json: byte 18: syntax error: invalid plan");
@@ -283,6 +287,21 @@ TEST_CASE("--version and -V print nsentry/version.hpp's version on stdout, exit 
     CHECK(r.out == line);
     CHECK(r.err.empty());
   }
+}
+
+TEST_CASE("plan_from_json_bytes refuses duplicate keys, naming the key and its object") {
+  auto parse = [](std::string_view text) {
+    return nsentry::cli::plan_from_json_bytes(
+        std::span(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  };
+  auto r = parse(R"({"create":["net"],"create":[]})");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().detail == "$: duplicate key \"create\"");
+  auto nested = parse(R"({"uid_map":[{"inside":0,"outside":0,"count":1,"count":2}],"create":["user"]})");
+  REQUIRE_FALSE(nested);
+  CHECK(nested.error().detail == "$.uid_map[0]: duplicate key \"count\"");
+  // The same key in different objects is fine.
+  CHECK(parse(R"({"join":[{"ns":"net","path":"/x"},{"ns":"uts","path":"/y"}]})"));
 }
 
 TEST_CASE("plan_from_json inverts plan_to_json, missing keys mean empty values") {

@@ -210,7 +210,7 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     sys::scoped_override o{&sys::table::write, [](int fd, const void* b, size_t n) -> ssize_t {
                              char link[64] = {};
                              auto path = "/proc/self/fd/" + std::to_string(fd);
-                             ::readlink(path.c_str(), link, sizeof link - 1);
+                             if (::readlink(path.c_str(), link, sizeof link - 1) < 0) link[0] = '\0';
                              if (std::strstr(link, "uid_map")) {
                                errno = EPERM;
                                return -1;

@@ -43,7 +43,7 @@ int setns_counting(int fd, int type) {
 bool is_pidfd(int fd) {
   char link[64] = {};
   auto path = "/proc/self/fd/" + std::to_string(fd);
-  ::readlink(path.c_str(), link, sizeof link - 1);
+  if (::readlink(path.c_str(), link, sizeof link - 1) < 0) return false;
   return std::string(link) == "anon_inode:[pidfd]";
 }
 

@@ -62,7 +62,7 @@ int main(int, char** argv) {
   }
   std::printf("memfd_fds=%d\n", memfds);
   char exe[512] = {};
-  ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) < 0) exe[0] = '\0';
   std::printf("exe=%s\n", exe);
   return 0;
 }

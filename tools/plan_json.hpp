@@ -9,16 +9,20 @@
 //  "mount_sources": ["/src", ""] | null}
 //
 // plan_to_json writes every key. plan_from_json is strict: unknown keys, wrong types, numbers
-// out of range, unknown kind or clock names and duplicate create entries are errors; a missing
+// out of range, unknown kind or clock names, duplicate create entries and (plan_from_json_bytes)
+// duplicate keys in any object are errors; a missing
 // key means its empty value (null, [], false). The result passes plan::validate().
 // Errors: errc::invalid_plan, step "json", detail "<JSON path>: <what>" ("$.uid_map[0].count:
 // expected an integer in 0..4294967295"); map and plan rule errors keep their own step.
 #pragma once
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>  // basic_parser<duplicate_key_finder>
 
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
@@ -224,6 +228,81 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
   return p;
 }
 
+// Finds the first key repeated within one object. boost::json (1.81) builds values with the
+// last duplicate winning and has no option to refuse them, so the text is scanned once more
+// with a SAX handler. `where` is the object's JSON path, `key` the repeated key.
+struct duplicate_key_finder {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  using ec_t = boost::system::error_code;
+  using sv = boost::json::string_view;
+
+  struct frame {
+    bool object;
+    std::string path;
+    std::vector<std::string> keys;  // objects: keys seen so far
+    std::string key;                // objects: the key whose value comes next
+    std::size_t index = 0;          // arrays: the index of the next element
+  };
+  std::vector<frame> frames;
+  std::string partial;
+  std::optional<std::pair<std::string, std::string>> found;  // (where, key)
+
+  std::string child_path() const {
+    if (frames.empty()) return "$";
+    const frame& f = frames.back();
+    return f.object ? f.path + "." + f.key : f.path + "[" + std::to_string(f.index) + "]";
+  }
+  void value_done() {
+    if (!frames.empty() && !frames.back().object) ++frames.back().index;
+  }
+  bool open(bool object) {
+    frames.push_back(frame{object, child_path(), {}, {}, 0});
+    return true;
+  }
+  bool close() {
+    frames.pop_back();
+    value_done();
+    return true;
+  }
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_object_begin(ec_t&) { return open(true); }
+  bool on_object_end(std::size_t, ec_t&) { return close(); }
+  bool on_array_begin(ec_t&) { return open(false); }
+  bool on_array_end(std::size_t, ec_t&) { return close(); }
+  bool on_key_part(sv s, std::size_t, ec_t&) {
+    partial.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(sv s, std::size_t, ec_t& ec) {
+    partial.append(s.data(), s.size());
+    frame& f = frames.back();
+    for (const auto& k : f.keys)
+      if (k == partial) {
+        found.emplace(f.path, partial);
+        ec = boost::json::error::syntax;  // stop parsing; `found` says why
+        return false;
+      }
+    f.keys.push_back(partial);
+    f.key = std::move(partial);
+    partial.clear();
+    return true;
+  }
+  bool on_string_part(sv, std::size_t, ec_t&) { return true; }
+  bool on_string(sv, std::size_t, ec_t&) { value_done(); return true; }
+  bool on_number_part(sv, ec_t&) { return true; }
+  bool on_int64(std::int64_t, sv, ec_t&) { value_done(); return true; }
+  bool on_uint64(std::uint64_t, sv, ec_t&) { value_done(); return true; }
+  bool on_double(double, sv, ec_t&) { value_done(); return true; }
+  bool on_bool(bool, ec_t&) { value_done(); return true; }
+  bool on_null(ec_t&) { value_done(); return true; }
+  bool on_comment_part(sv, ec_t&) { return true; }
+  bool on_comment(sv, ec_t&) { return true; }
+};
+
 // JSON text -> plan; a syntax error names its byte offset.
 inline result<plan> plan_from_json_bytes(std::span<const std::byte> bytes) {
   boost::system::error_code ec;
@@ -233,6 +312,12 @@ inline result<plan> plan_from_json_bytes(std::span<const std::byte> bytes) {
   if (ec)
     return nsentry_error(errc::invalid_plan, step::json,
                          "byte " + std::to_string(used) + ": " + ec.message());
+  // Duplicate keys are refused, as the bootstrap codec refuses repeated attributes.
+  boost::json::basic_parser<duplicate_key_finder> dup{boost::json::parse_options{}};
+  boost::system::error_code dup_ec;
+  dup.write_some(false, reinterpret_cast<const char*>(bytes.data()), bytes.size(), dup_ec);
+  if (const auto& f = dup.handler().found)
+    return detail::json_error(f->first, "duplicate key \"" + f->second + "\"");
   return plan_from_json(parser.release());
 }
 
