@@ -1,6 +1,7 @@
 // The bootstrap codec against runc's real messages, the spec's worked example, every class of
 // malformed input (with its exact error text), and the stream reader over a real socketpair.
 #include "nsentry/bootstrap.hpp"
+#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>
@@ -107,7 +108,7 @@ TEST_CASE("every runc 1.1.5 capture decodes to what its .json says, and re-encod
       CHECK(p.value() == expected);
       CHECK_FALSE(p.value().mount_sources.has_value());
       auto e = bootstrap::encode(p.value(), proto);
-      REQUIRE(e.has_value());
+      REQUIRE_OK(e);
       CHECK(e.value() == c.bytes);
     }
   }
@@ -175,7 +176,7 @@ TEST_CASE("runc 1.1 MOUNT_SOURCES: each source NUL-terminated, then one more NUL
   p.gid_map = p.uid_map;
   p.mount_sources = std::vector<std::string>{"/src/a", "", "/b"};
   auto e = bootstrap::encode(p, runc_protocol::v1_1);
-  REQUIRE(e.has_value());
+  REQUIRE_OK(e);
   const std::string payload("/src/a\0\0/b\0\0", 12);
   auto want = builder{}
                   .u32(CLONE, CLONE_NEWUSER | CLONE_NEWNS)
@@ -198,7 +199,7 @@ TEST_CASE("runc 1.1 MOUNT_SOURCES: each source NUL-terminated, then one more NUL
 
 TEST_CASE("a header-only message is valid and means nothing to do") {
   auto p = bootstrap::parse(builder{}.build());
-  REQUIRE(p.has_value());
+  REQUIRE_OK(p);
   CHECK(p.value() == plan{});
 }
 
@@ -356,7 +357,7 @@ TEST_CASE("wire-valid but self-contradictory plans are refused by plan::validate
 
 TEST_CASE("bools: any nonzero 4-byte value is true (runc reads only the first byte)") {
   auto p = bootstrap::parse(builder{}.u32(ROOTLESS, 0x100).u32(SETGROUP, 0).build());
-  REQUIRE(p.has_value());
+  REQUIRE_OK(p);
   CHECK(p.value().rootless_euid);
   CHECK_FALSE(p.value().setgroups);
 }
@@ -458,7 +459,7 @@ TEST_CASE("read: EINTR and one-byte reads are retried; exactly one message is co
   }
   // The second message is still intact in the socket.
   auto q = bootstrap::read(sp.reader.get());
-  REQUIRE(q.has_value());
+  REQUIRE_OK(q);
   CHECK(q.value().create == ns_set{ns_kind::net});
   CHECK(q.value().rootless_euid);
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "nsentry/plan.hpp"
+#include "tests/testing.hpp"
 
 namespace captures {
 
@@ -29,7 +30,7 @@ struct capture {
 
 inline std::vector<std::byte> read_bytes(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
-  REQUIRE(f);
+  REQUIRE_OK(f);
   std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::vector<std::byte> out(s.size());
   std::transform(s.begin(), s.end(), out.begin(), [](char c) { return std::byte(c); });
@@ -83,7 +84,7 @@ inline nsentry::id_map map_of(const boost::json::value& decoded) {
                       static_cast<std::uint32_t>(m.at("hostID").to_number<std::int64_t>()),
                       static_cast<std::uint32_t>(m.at("size").to_number<std::int64_t>())});
   auto m = nsentry::id_map::from_ranges(std::move(ranges));
-  REQUIRE(m.has_value());
+  REQUIRE_OK(m);
   return m.value();
 }
 
@@ -99,7 +100,7 @@ inline nsentry::plan expected_plan(const capture& c) {
     } else if (name == "NS_PATHS_ATTR") {
       for (const auto& e : d.at("entries").as_array()) {
         auto k = nsentry::ns_kind_from_name(std::string(e.at("ns").as_string()));
-        REQUIRE(k.has_value());
+        REQUIRE_OK(k);
         p.join.push_back({*k, std::string(e.at("path").as_string())});
       }
     } else if (name == "UIDMAP_ATTR") {

@@ -3,6 +3,7 @@
 #include "nsentry/child.hpp"
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/spawn.hpp"
+#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,16 +18,16 @@ namespace {
 
 exec_spec cmd(std::vector<std::string> argv) {
   auto s = exec_spec::make(std::move(argv));
-  REQUIRE(s);
+  REQUIRE_OK(s);
   return std::move(s).value();
 }
 
 exit_status run(const exec_spec& c, spawn_options o = {}) {
   auto ch = spawn_exec(c, o);
-  REQUIRE(ch);
+  REQUIRE_OK(ch);
   CHECK(ch.value().fd() >= 0);
   auto st = ch.value().wait();
-  REQUIRE(st);
+  REQUIRE_OK(st);
   return st.value();
 }
 
@@ -48,7 +49,7 @@ TEST_CASE("spawn_exec: exit codes and signals come back from wait(), both spawn 
 TEST_CASE("exec_spec: PATH search, argv passed through, workdir applied") {
   auto s = exec_spec::make({"sh", "-c", "test \"$(pwd)\" = /tmp && test \"$0\" = x", "x"},
                            std::nullopt, std::string("/tmp"));
-  REQUIRE(s);
+  REQUIRE_OK(s);
   CHECK(s.value().candidates().size() > 1);
   CHECK(run(s.value()).success());
   CHECK_FALSE(exec_spec::make({}));
@@ -69,7 +70,7 @@ TEST_CASE("a command that is missing or not executable is an exec error; nothing
     REQUIRE_FALSE(not_exec);
     CHECK(not_exec.error() == std::errc::permission_denied);
     auto bad_wd = exec_spec::make({"true"}, std::nullopt, std::string("/nonexistent-dir"));
-    REQUIRE(bad_wd);
+    REQUIRE_OK(bad_wd);
     auto c = spawn_exec(bad_wd.value(), o);
     REQUIRE_FALSE(c);
     CHECK(c.error().step == step::chdir);
@@ -87,7 +88,7 @@ TEST_CASE("a child dropped without wait() is killed and reaped") {
   pid_t pid;
   {
     auto c = spawn_exec(cmd({"sleep", "600"}));
-    REQUIRE(c);
+    REQUIRE_OK(c);
     pid = c.value().pid();
     CHECK(count_children() == kids + 1);
     child moved = std::move(c).value();
@@ -141,13 +142,13 @@ TEST_CASE("clone3 ENOSYS falls back to fork + pidfd_open; clone without CLONE_PI
                              return -1;
                            }};
     auto c = spawn_exec(cmd({"sh", "-c", "exit 9"}));
-    REQUIRE(c);
+    REQUIRE_OK(c);
     CHECK(c.value().fd() == -1);
     auto st = c.value().wait();
-    REQUIRE(st);
+    REQUIRE_OK(st);
     CHECK(st.value().code == 9);
     auto dropped = spawn_exec(cmd({"sleep", "600"}));
-    REQUIRE(dropped);
+    REQUIRE_OK(dropped);
   }
   CHECK(count_fds() == fds);
   CHECK(count_children() == kids);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nsentry/version.hpp"
+#include "tests/testing.hpp"
 #include "tests/captures.hpp"
 #include "tools/plan_json.hpp"
 
@@ -21,28 +22,18 @@ using bytes = std::vector<std::byte>;
 
 namespace {
 
-struct run_result {
-  int status = -1;
-  std::string out, err;
-};
+using testing::run_result;
+using testing::slurp;
+using captures::as_string;
 
 std::string tmp_path(const std::string& name) {
   const char* d = std::getenv("TEST_TMPDIR");
   return std::string(d ? d : "/tmp") + "/" + name;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 void spit(const std::string& path, std::string_view data) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-std::string as_string(const bytes& b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
 // Runs tools/nsentry with `args`, stdin from `input`; stdout and stderr through files so
@@ -315,9 +306,9 @@ TEST_CASE("plan_from_json inverts plan_to_json, missing keys mean empty values")
   p.uidmap_tool = "/usr/bin/newuidmap";
   p.mount_sources = std::vector<std::string>{"", "/src"};
   auto back = nsentry::cli::plan_from_json(nsentry::cli::plan_to_json(p));
-  REQUIRE(back.has_value());
+  REQUIRE_OK(back);
   CHECK(back.value() == p);
   auto empty = nsentry::cli::plan_from_json(json::object{});
-  REQUIRE(empty.has_value());
+  REQUIRE_OK(empty);
   CHECK(empty.value() == nsentry::plan{});
 }

@@ -12,23 +12,22 @@ using namespace nsentry;
 using namespace testutil;
 
 namespace {
-ino_t self_ino(const char* entry) { return ns_ino(std::string("/proc/self/ns/") + entry); }
 }  // namespace
 
 TEST_CASE("uts, ipc and net: the thread's namespaces change, the others do not") {
   int rc = in_child([] {
-    ino_t uts = self_ino("uts"), ipc = self_ino("ipc"), net = self_ino("net");
-    ino_t mnt = self_ino("mnt"), user = self_ino("user"), pid = self_ino("pid");
+    ino_t uts = self_ns_ino("uts"), ipc = self_ns_ino("ipc"), net = self_ns_ino("net");
+    ino_t mnt = self_ns_ino("mnt"), user = self_ns_ino("user"), pid = self_ns_ino("pid");
     EXPECT_C(uts && ipc && net && mnt && user && pid);
     auto r = create_namespaces({ns_kind::uts, ns_kind::ipc, ns_kind::net});
     if (!r) std::fprintf(stderr, "%s\n", r.error().message().c_str());
     EXPECT_C(r);
-    EXPECT_C(self_ino("uts") != uts);
-    EXPECT_C(self_ino("ipc") != ipc);
-    EXPECT_C(self_ino("net") != net);
-    EXPECT_C(self_ino("mnt") == mnt);
-    EXPECT_C(self_ino("user") == user);
-    EXPECT_C(self_ino("pid") == pid);
+    EXPECT_C(self_ns_ino("uts") != uts);
+    EXPECT_C(self_ns_ino("ipc") != ipc);
+    EXPECT_C(self_ns_ino("net") != net);
+    EXPECT_C(self_ns_ino("mnt") == mnt);
+    EXPECT_C(self_ns_ino("user") == user);
+    EXPECT_C(self_ns_ino("pid") == pid);
     return 0;
   });
   CHECK(rc == 0);
@@ -36,13 +35,13 @@ TEST_CASE("uts, ipc and net: the thread's namespaces change, the others do not")
 
 TEST_CASE("pid: only pid_for_children changes") {
   int rc = in_child([] {
-    ino_t pid = self_ino("pid"), for_children = self_ino("pid_for_children");
+    ino_t pid = self_ns_ino("pid"), for_children = self_ns_ino("pid_for_children");
     EXPECT_C(pid != 0 && pid == for_children);
     pid_t before = ::getpid();
     auto r = create_namespaces({ns_kind::pid});
     if (!r) std::fprintf(stderr, "%s\n", r.error().message().c_str());
     EXPECT_C(r);
-    EXPECT_C(self_ino("pid") == pid);
+    EXPECT_C(self_ns_ino("pid") == pid);
     EXPECT_C(::getpid() == before);
     // pid_for_children names the new namespace only once a child is in it.
     pid_t c = ::fork();
@@ -58,7 +57,7 @@ TEST_CASE("pid: only pid_for_children changes") {
 
 TEST_CASE("pid: pid_for_children differs from pid while a child lives in it") {
   int rc = in_child([] {
-    ino_t pid = self_ino("pid");
+    ino_t pid = self_ns_ino("pid");
     EXPECT_C(create_namespaces({ns_kind::pid}));
     int p[2];
     EXPECT_C(::pipe(p) == 0);
@@ -71,14 +70,14 @@ TEST_CASE("pid: pid_for_children differs from pid while a child lives in it") {
       ::_exit(0);
     }
     ::close(p[0]);
-    ino_t for_children = self_ino("pid_for_children");
+    ino_t for_children = self_ns_ino("pid_for_children");
     ino_t child_pid = ns_ino(c, "pid");
     ::close(p[1]);
     int st = 0;
     ::waitpid(c, &st, 0);
     EXPECT_C(for_children != 0 && for_children != pid);
     EXPECT_C(child_pid == for_children);
-    EXPECT_C(self_ino("pid") == pid);
+    EXPECT_C(self_ns_ino("pid") == pid);
     return 0;
   });
   CHECK(rc == 0);
@@ -86,13 +85,13 @@ TEST_CASE("pid: pid_for_children differs from pid while a child lives in it") {
 
 TEST_CASE("a user namespace created alone") {
   int rc = in_child([] {
-    ino_t user = self_ino("user"), uts = self_ino("uts"), net = self_ino("net");
+    ino_t user = self_ns_ino("user"), uts = self_ns_ino("uts"), net = self_ns_ino("net");
     auto r = create_namespaces({ns_kind::user});
     if (!r) std::fprintf(stderr, "%s\n", r.error().message().c_str());
     EXPECT_C(r);
-    EXPECT_C(self_ino("user") != user);
-    EXPECT_C(self_ino("uts") == uts);
-    EXPECT_C(self_ino("net") == net);
+    EXPECT_C(self_ns_ino("user") != user);
+    EXPECT_C(self_ns_ino("uts") == uts);
+    EXPECT_C(self_ns_ino("net") == net);
     // Nobody is mapped yet: the kernel shows the overflow id.
     EXPECT_C(::getuid() == 65534);
     EXPECT_C(testutil::slurp("/proc/self/uid_map").empty());
@@ -103,10 +102,10 @@ TEST_CASE("a user namespace created alone") {
 
 TEST_CASE("user and others: the user namespace owns the others") {
   int rc = in_child([] {
-    ino_t user = self_ino("user"), uts = self_ino("uts");
+    ino_t user = self_ns_ino("user"), uts = self_ns_ino("uts");
     EXPECT_C(create_namespaces({ns_kind::user, ns_kind::uts}));
-    EXPECT_C(self_ino("user") != user);
-    EXPECT_C(self_ino("uts") != uts);
+    EXPECT_C(self_ns_ino("user") != user);
+    EXPECT_C(self_ns_ino("uts") != uts);
     return 0;
   });
   CHECK(rc == 0);
@@ -117,7 +116,7 @@ TEST_CASE("an unshare failure names step::unshare with context \"create\"") {
                            errno = EPERM;
                            return -1;
                          }};
-  ino_t uts = self_ino("uts");
+  ino_t uts = self_ns_ino("uts");
   SUBCASE("one kind: the error names it") {
     auto r = create_namespaces({ns_kind::uts});
     CHECK_ERROR(r, std::errc::operation_not_permitted, step::unshare);
@@ -142,7 +141,7 @@ TEST_CASE("an unshare failure names step::unshare with context \"create\"") {
     REQUIRE(!r);
     CHECK(r.error().context == "create");
   }
-  CHECK(self_ino("uts") == uts);
+  CHECK(self_ns_ino("uts") == uts);
 }
 
 TEST_CASE("the second unshare failing after the user namespace was made") {
@@ -173,7 +172,7 @@ TEST_CASE("a multi-threaded caller asking for user: errc::multi_threaded, nothin
       char b;
       (void)::read(fd, &b, 1);
     });
-    ino_t user = self_ino("user"), uts = self_ino("uts");
+    ino_t user = self_ns_ino("user"), uts = self_ns_ino("uts");
     auto r = create_namespaces({ns_kind::user, ns_kind::uts});
     ::close(p[1]);
     t.join();
@@ -183,8 +182,8 @@ TEST_CASE("a multi-threaded caller asking for user: errc::multi_threaded, nothin
     EXPECT_C(r.error() == errc::multi_threaded);
     EXPECT_C(r.error().step == step::create);
     EXPECT_C(r.error().detail.find("user") != std::string::npos);
-    EXPECT_C(self_ino("user") == user);
-    EXPECT_C(self_ino("uts") == uts);
+    EXPECT_C(self_ns_ino("user") == user);
+    EXPECT_C(self_ns_ino("uts") == uts);
     return 0;
   });
   CHECK(rc == 0);
@@ -198,13 +197,13 @@ TEST_CASE("a multi-threaded caller may create uts") {
       char b;
       (void)::read(fd, &b, 1);
     });
-    ino_t uts = self_ino("uts");
+    ino_t uts = self_ns_ino("uts");
     auto r = create_namespaces({ns_kind::uts});
     ::close(p[1]);
     t.join();
     ::close(p[0]);
     EXPECT_C(r);
-    EXPECT_C(self_ino("uts") != uts);
+    EXPECT_C(self_ns_ino("uts") != uts);
     return 0;
   });
   CHECK(rc == 0);

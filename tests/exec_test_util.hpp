@@ -28,20 +28,12 @@ extern char** environ;
 
 namespace testutil {
 
-// Open descriptors, probed with fcntl so that it works in any mount namespace (a joined one
-// may have a /proc where we are not visible).
-inline int count_fds() {
-  int n = 0;
-  for (int fd = 0; fd < 4096; ++fd) n += ::fcntl(fd, F_GETFD) != -1;
-  return n;
-}
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::count_fds;
+using testing::ns_ino;
+using testing::run_result;
+using testing::self_ns_ino;
+using testing::slurp;
+using testing::thread_ns_ino;
 
 // Children of every thread of this process.
 inline int count_children() {
@@ -55,16 +47,6 @@ inline int count_children() {
   }
   ::closedir(d);
   return n;
-}
-
-inline ino_t ns_ino(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_ino;
-}
-
-inline ino_t ns_ino(pid_t pid, const char* entry) {
-  return ns_ino("/proc/" + std::to_string(pid) + "/ns/" + entry);
 }
 
 inline pid_t spawn_argv(const std::vector<std::string>& args) {
@@ -172,11 +154,6 @@ int in_child(Fn fn) {
   } while (0)
 
 // Runs a command line through /bin/sh and captures stdout and the exit status.
-struct run_result {
-  int status = -1;
-  std::string out;
-};
-
 inline run_result sh(const std::string& cmd) {
   run_result r;
   FILE* p = ::popen(cmd.c_str(), "r");

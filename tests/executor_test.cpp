@@ -5,6 +5,7 @@
 
 #include "nsentry/executor.hpp"
 #include "nsentry/trace.hpp"
+#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <grp.h>
@@ -21,7 +22,7 @@ namespace {
 
 id_map three_ranges(std::uint32_t own) {
   auto m = id_map::from_ranges({{0, 100000, 1000}, {1000, own, 1}, {2000, 300000, 10}});
-  REQUIRE(m);
+  REQUIRE_OK(m);
   return m.value();
 }
 
@@ -33,7 +34,7 @@ run_result run_capture(const plan& p, const std::string& script) {
   // The pipe's write end must survive exec: hand it over without CLOEXEC.
   REQUIRE(::fcntl(out[1], F_SETFD, 0) == 0);
   auto cmd = exec_spec::make({"sh", "-c", redirected});
-  REQUIRE(cmd);
+  REQUIRE_OK(cmd);
   auto c = run_plan(p, cmd.value());
   ::close(out[1]);
   run_result r;
@@ -47,14 +48,14 @@ run_result run_capture(const plan& p, const std::string& script) {
   while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<std::size_t>(n));
   ::close(out[0]);
   auto st = c.value().wait();
-  REQUIRE(st);
+  REQUIRE_OK(st);
   r.status = st.value().shell_status();
   return r;
 }
 
 std::string normalize_map(const std::string& proc_text) {
   auto m = id_map::parse(proc_text, step::id_map);
-  REQUIRE(m);
+  REQUIRE_OK(m);
   return m.value().format();
 }
 
@@ -168,7 +169,7 @@ TEST_CASE("run_plan with a trace: every step of the sequence, in order, with dur
 TEST_CASE("run_plan failures name the step, kind and path; no fd or child is left") {
   int fds = count_fds(), kids = count_children();
   auto cmd = exec_spec::make({"true"});
-  REQUIRE(cmd);
+  REQUIRE_OK(cmd);
   {
     plan p;
     p.join = {{ns_kind::net, "/nonexistent/net"}};
@@ -190,7 +191,7 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     plan p;
     p.create = ns_set{ns_kind::net};
     auto missing = exec_spec::make({"/nonexistent/cmd"});
-    REQUIRE(missing);
+    REQUIRE_OK(missing);
     auto c = run_plan(p, missing.value());
     REQUIRE_FALSE(c);
     CHECK(c.error().step == step::exec);
@@ -355,7 +356,7 @@ TEST_CASE("nsentry run --bootstrap: a runc capture carried out, a malformed one 
 
   // The same message cut short: refused before anything runs, the offset named.
   auto whole = read_file(captures + "b_userns.bin");
-  REQUIRE(whole.has_value());
+  REQUIRE_OK(whole);
   std::string cut = "/tmp/nsentry-cut-" + std::to_string(::getpid()) + ".bin";
   REQUIRE(::close(::open(cut.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600)) == 0);
   REQUIRE(write_file(cut, std::string_view(whole.value()).substr(0, 30)).has_value());

@@ -1,5 +1,6 @@
 // The fd guard's behaviour matrix and the EINTR policy, against the real kernel.
 #include "nsentry/fd.hpp"
+#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -121,13 +122,13 @@ TEST_CASE("EINTR policy: close is never retried") {
 TEST_CASE("unique_fd: dup is a new O_CLOEXEC descriptor of the same file") {
   auto [r, w] = make_pipe();
   auto d = w.dup();
-  REQUIRE(d.has_value());
+  REQUIRE_OK(d);
   CHECK(d.value().get() != w.get());
   CHECK(has_cloexec(d.value().get()));
   REQUIRE(write_all(d.value().get(), "x").has_value());
   std::array<std::byte, 1> b{};
   auto n = read_some(r.get(), b);
-  REQUIRE(n.has_value());
+  REQUIRE_OK(n);
   CHECK(n.value() == 1);
   CHECK(b[0] == std::byte{'x'});
 }
@@ -142,7 +143,7 @@ TEST_CASE("unique_fd: dup of an empty guard fails with EBADF") {
 
 TEST_CASE("open_file always adds O_CLOEXEC and names the path on failure") {
   auto fd = open_file("/proc/self/status", O_RDONLY);
-  REQUIRE(fd.has_value());
+  REQUIRE_OK(fd);
   CHECK(has_cloexec(fd.value().get()));
   auto missing = open_file("/nonexistent/nsentry", O_RDONLY);
   REQUIRE(missing.has_error());
@@ -163,7 +164,7 @@ TEST_CASE("EINTR policy: read is retried") {
                          }};
   std::array<std::byte, 5> buf{};
   auto n = read_full(r.get(), buf);
-  REQUIRE(n.has_value());
+  REQUIRE_OK(n);
   CHECK(n.value() == 5);
   CHECK(injected_calls >= 4);
   CHECK(std::string(reinterpret_cast<char*>(buf.data()), 5) == "hello");
@@ -187,7 +188,7 @@ TEST_CASE("EINTR policy: write is retried and short writes are continued") {
   w.reset();
   std::array<std::byte, 16> buf{};
   auto n = read_full(r.get(), buf);
-  REQUIRE(n.has_value());
+  REQUIRE_OK(n);
   CHECK(std::string(reinterpret_cast<char*>(buf.data()), n.value()) == "abcdefg");
 }
 
@@ -232,7 +233,7 @@ TEST_CASE("read errors other than EINTR are reported") {
 
 TEST_CASE("read_file and write_file round-trip a /proc control file") {
   auto before = read_file("/proc/self/oom_score_adj");
-  REQUIRE(before.has_value());
+  REQUIRE_OK(before);
   REQUIRE(write_file("/proc/self/oom_score_adj", before.value()).has_value());
   auto bad = write_file("/proc/self/oom_score_adj", "not-a-number");
   REQUIRE(bad.has_error());
@@ -242,7 +243,7 @@ TEST_CASE("read_file and write_file round-trip a /proc control file") {
 
 TEST_CASE("pidfd: open names the pid on failure and signals a live process") {
   auto self = pidfd::open(::getpid());
-  REQUIRE(self.has_value());
+  REQUIRE_OK(self);
   CHECK(has_cloexec(self.value().get()));
   CHECK(self.value().send_signal(0).has_value());
   auto gone = pidfd::open(999999999);
@@ -263,7 +264,7 @@ TEST_CASE("EINTR policy: waitid is retried") {
                            return ::waitid(t, id, i, opt);
                          }};
   auto info = wait_id(P_PID, static_cast<id_t>(child), WEXITED);
-  REQUIRE(info.has_value());
+  REQUIRE_OK(info);
   CHECK(injected_calls == 3);
   CHECK(info.value().si_code == CLD_EXITED);
   CHECK(info.value().si_status == 7);

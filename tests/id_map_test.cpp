@@ -10,27 +10,28 @@
 #include <string>
 
 #include "nsentry/fd.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 
 TEST_CASE("parse and format round-trip") {
   auto m = id_map::parse("0 100000 65536\n", step::uid_map);
-  REQUIRE(m.has_value());
+  REQUIRE_OK(m);
   REQUIRE(m.value().size() == 1);
   CHECK(m.value().ranges()[0] == id_range{0, 100000, 65536});
   CHECK(m.value().format() == "0 100000 65536\n");
 
   auto multi = id_map::parse("0 1000 1\n1 100000 1000\n1001 200000 10", step::gid_map);
-  REQUIRE(multi.has_value());
+  REQUIRE_OK(multi);
   CHECK(multi.value().size() == 3);
   CHECK(multi.value().format() == "0 1000 1\n1 100000 1000\n1001 200000 10\n");
 
   auto spaced = id_map::parse("  0\t 1000   1  \n", step::uid_map);
-  REQUIRE(spaced.has_value());
+  REQUIRE_OK(spaced);
   CHECK(spaced.value().ranges()[0] == id_range{0, 1000, 1});
 
   auto empty = id_map::parse("", step::uid_map);
-  REQUIRE(empty.has_value());
+  REQUIRE_OK(empty);
   CHECK(empty.value().empty());
 }
 
@@ -70,7 +71,7 @@ TEST_CASE("more than 340 ranges is refused, 340 is accepted") {
   std::vector<id_range> ranges;
   for (std::uint32_t i = 0; i < 340; ++i) ranges.push_back({i, 1000 + i, 1});
   auto ok = id_map::from_ranges(ranges, step::gid_map);
-  REQUIRE(ok.has_value());
+  REQUIRE_OK(ok);
   CHECK(ok.value().format().size() < id_map::max_text_bytes);
   ranges.push_back({340, 1340, 1});
   auto bad = id_map::from_ranges(ranges, step::gid_map);

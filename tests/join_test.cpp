@@ -342,5 +342,7 @@ TEST_CASE("nsentry enter: selected kinds, --ns KIND=PATH, --wd, exit statuses") 
   CHECK(nopid.status == 125);
   CHECK(nopid.out == "nsentry: pidfd_open on pid 999999999: No such process\n");
   CHECK(sh(bin + " enter --net true 2>/dev/null").status == 125);
+  // -a with nothing different (our own pid): nothing to join, the command runs, as nsenter -a.
+  CHECK(sh(bin + " enter -t " + std::to_string(::getpid()) + " -a -- sh -c 'exit 6'").status == 6);
   CHECK(sh(bin + " enter -t " + pid + " true 2>/dev/null").status == 125);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nsentry/fd.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 
@@ -30,7 +31,7 @@ TEST_CASE("every kind's /proc/self/ns entry exists and is a distinct namespace f
     CAPTURE(name_of(k));
     std::string path = "/proc/self/ns/" + std::string(name_of(k));
     auto fd = open_file(path, O_RDONLY);
-    REQUIRE(fd.has_value());
+    REQUIRE_OK(fd);
     // NS_GET_NSTYPE (0xb703) returns the CLONE_NEW* flag of the namespace behind the fd.
     CHECK(::ioctl(fd.value().get(), 0xb703) == clone_flag_of(k));
   }
@@ -38,7 +39,7 @@ TEST_CASE("every kind's /proc/self/ns entry exists and is a distinct namespace f
 
 TEST_CASE("setns names the expected type: a net fd refused as uts with EINVAL") {
   auto fd = open_file("/proc/self/ns/net", O_RDONLY);
-  REQUIRE(fd.has_value());
+  REQUIRE_OK(fd);
   errno = 0;
   CHECK(sys::calls.setns(fd.value().get(), clone_flag_of(ns_kind::uts)) == -1);
   CHECK(errno == EINVAL);
@@ -82,7 +83,7 @@ TEST_CASE("ns_set iterates in runc's join order and names its kinds") {
 
 TEST_CASE("from_clone_flags accepts namespace bits and names stray ones") {
   auto ok = ns_set::from_clone_flags(0x7e020080);  // the spec's worked example: all 8 kinds
-  REQUIRE(ok.has_value());
+  REQUIRE_OK(ok);
   CHECK(ok.value().size() == 8);
   CHECK(ok.value().clone_flags() == 0x7e020080u);
   auto bad = ns_set::from_clone_flags(CLONE_NEWNET | CLONE_VM | CLONE_FILES);

@@ -1,5 +1,6 @@
 // runc's three environment variables: not an init, an init, or an error naming what is wrong.
 #include "nsentry/runc/env.hpp"
+#include "tests/testing.hpp"
 
 #include "tests/alloc_counter.hpp"
 
@@ -58,7 +59,7 @@ TEST_CASE("no init pipe, or an empty one, is not an init, whatever else is set")
     CHECK(s.state == env_scan::status::not_init);
     CHECK(s.bad_variable == nullptr);
     auto r = to_result(s);
-    REQUIRE(r.has_value());
+    REQUIRE_OK(r);
     CHECK_FALSE(r.value().has_value());
   }
   CHECK(scan_env(nullptr).state == env_scan::status::not_init);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "nsentry/fd.hpp"
+#include "tests/testing.hpp"
 
 #include "tests/alloc_counter.hpp"
 
@@ -287,7 +288,7 @@ TEST_CASE("real pipe, real pid: lines arrive whole and decode") {
   char buf[512];
   for (;;) {
     auto n = read_some(r.get(), std::as_writable_bytes(std::span(buf)));
-    REQUIRE(n.has_value());
+    REQUIRE_OK(n);
     if (n.value() == 0) break;
     all.append(buf, n.value());
   }

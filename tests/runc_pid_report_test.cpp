@@ -1,5 +1,6 @@
 // The pid line on the init pipe: exact bytes out, strict decoding in.
 #include "nsentry/runc/pid_report.hpp"
+#include "tests/testing.hpp"
 
 #include "tests/alloc_counter.hpp"
 
@@ -57,7 +58,7 @@ TEST_CASE("write then read over a socket; the reader leaves what follows the lin
   long before = allocations.load();
   auto w = write_pid_report(s.a.get(), {4321, 4322});
   long after = allocations.load();
-  REQUIRE(w.has_value());
+  REQUIRE_OK(w);
   CHECK(after == before);
   REQUIRE(::send(s.a.get(), "{\"next\":1}", 10, 0) == 10);
   auto r = read_pid_report(s.b.get());

@@ -1,5 +1,6 @@
 // The sealed self re-exec: the copy, its seals, its fallbacks, and a real re-exec.
 #include "nsentry/runc/sealed_exe.hpp"
+#include "tests/testing.hpp"
 
 #include <dirent.h>
 #include <doctest/doctest.h>
@@ -14,14 +15,7 @@ using namespace nsentry::runc;
 
 namespace {
 
-int count_fds() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  REQUIRE(d != nullptr);
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
+using testing::count_fds;
 
 std::string contents(int fd) {
   std::string out;

@@ -20,27 +20,23 @@ std::vector<std::string> target_flags() {
   return {"--pid", "--mount-proc", "--net", "--uts", "--ipc"};
 }
 
-ino_t thread_ns(const char* kind) {
-  return ns_ino(std::string("/proc/thread-self/ns/") + kind);
-}
-
 }  // namespace
 
 TEST_CASE("enter_scoped<net_ns, uts_ns>(pid): in, then back on scope exit") {
   target t(target_flags());
   int rc = in_child([&] {
-    ino_t net = thread_ns("net"), uts = thread_ns("uts"), ipc = thread_ns("ipc");
+    ino_t net = thread_ns_ino("net"), uts = thread_ns_ino("uts"), ipc = thread_ns_ino("ipc");
     int fds = count_fds();
     {
       auto g = enter_scoped<net_ns, uts_ns>(t.pid());
       EXPECT_C(g);
       EXPECT_C(g.value().kinds() == (ns_set{ns_kind::net, ns_kind::uts}));
-      EXPECT_C(thread_ns("net") == t.ino(ns_kind::net));
-      EXPECT_C(thread_ns("uts") == t.ino(ns_kind::uts));
-      EXPECT_C(thread_ns("ipc") == ipc);  // not asked for
+      EXPECT_C(thread_ns_ino("net") == t.ino(ns_kind::net));
+      EXPECT_C(thread_ns_ino("uts") == t.ino(ns_kind::uts));
+      EXPECT_C(thread_ns_ino("ipc") == ipc);  // not asked for
     }
-    EXPECT_C(thread_ns("net") == net);
-    EXPECT_C(thread_ns("uts") == uts);
+    EXPECT_C(thread_ns_ino("net") == net);
+    EXPECT_C(thread_ns_ino("uts") == uts);
     EXPECT_C(count_fds() == fds);
     return 0;
   });
@@ -50,32 +46,32 @@ TEST_CASE("enter_scoped<net_ns, uts_ns>(pid): in, then back on scope exit") {
 TEST_CASE("enter_scoped: back on exception; explicit restore(); by path; other threads unaffected") {
   target t(target_flags());
   int rc = in_child([&] {
-    ino_t net = thread_ns("net");
+    ino_t net = thread_ns_ino("net");
     try {
       auto g = enter_scoped<net_ns>(t.pid());
       EXPECT_C(g);
-      EXPECT_C(thread_ns("net") == t.ino(ns_kind::net));
+      EXPECT_C(thread_ns_ino("net") == t.ino(ns_kind::net));
       throw std::runtime_error("boom");
     } catch (const std::runtime_error&) {
     }
-    EXPECT_C(thread_ns("net") == net);
+    EXPECT_C(thread_ns_ino("net") == net);
 
     // A thread that already exists stays where it is. (One created *inside* the scope starts
     // in the entered namespaces: the kernel copies its creator's.)
     std::promise<void> go;
     std::future<ino_t> other = std::async(std::launch::async, [f = go.get_future()]() mutable {
       f.wait();
-      return thread_ns("ipc");
+      return thread_ns_ino("ipc");
     });
     std::vector<ns_join> paths{{ns_kind::ipc, proc_ns_path(t.pid(), ns_kind::ipc)}};
     auto g = enter_scoped<ipc_ns>(paths);
     EXPECT_C(g);
-    EXPECT_C(thread_ns("ipc") == t.ino(ns_kind::ipc));
+    EXPECT_C(thread_ns_ino("ipc") == t.ino(ns_kind::ipc));
     go.set_value();
     EXPECT_C(other.get() != t.ino(ns_kind::ipc));
     EXPECT_C(g.value().restore());
     EXPECT_C(!g.value().active());
-    EXPECT_C(thread_ns("ipc") != t.ino(ns_kind::ipc));
+    EXPECT_C(thread_ns_ino("ipc") != t.ino(ns_kind::ipc));
     EXPECT_C(g.value().restore());  // idempotent
 
     auto wrong = enter_scoped<net_ns>(paths);  // paths for ipc, not net
@@ -90,7 +86,7 @@ TEST_CASE("enter_scoped<mnt_ns>: works from a multi-threaded process; cwd comes 
   target t(target_flags());
   int rc = in_child([&] {
     EXPECT_C(::chdir("/tmp") == 0);
-    ino_t mnt = thread_ns("mnt");
+    ino_t mnt = thread_ns_ino("mnt");
     self_ns self;  // /proc/self is the main thread: this one
     std::thread idle([] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
     {
@@ -101,7 +97,7 @@ TEST_CASE("enter_scoped<mnt_ns>: works from a multi-threaded process; cwd comes 
       EXPECT_C(self.ino("net") == t.ino(ns_kind::net));
     }
     idle.join();
-    EXPECT_C(thread_ns("mnt") == mnt);
+    EXPECT_C(thread_ns_ino("mnt") == mnt);
     char cwd[256] = {};
     EXPECT_C(::getcwd(cwd, sizeof cwd) != nullptr);
     EXPECT_C(std::string(cwd) == "/tmp");
@@ -114,7 +110,7 @@ TEST_CASE("run-time sets: user and time refused; failed entries roll back and le
   target t(target_flags());
   int rc = in_child([&] {
     int fds = count_fds();
-    ino_t net = thread_ns("net"), uts = thread_ns("uts");
+    ino_t net = thread_ns_ino("net"), uts = thread_ns_ino("uts");
     auto u = enter_scoped(ns_set{ns_kind::net, ns_kind::user}, t.pid());
     EXPECT_C(!u);
     EXPECT_C(u.error() == errc::invalid_argument);
@@ -147,8 +143,8 @@ TEST_CASE("run-time sets: user and time refused; failed entries roll back and le
       EXPECT_C(half.error() == std::errc::operation_not_permitted);
       EXPECT_C(half.error().kind == ns_kind::net);
     }
-    EXPECT_C(thread_ns("uts") == uts);
-    EXPECT_C(thread_ns("net") == net);
+    EXPECT_C(thread_ns_ino("uts") == uts);
+    EXPECT_C(thread_ns_ino("net") == net);
     EXPECT_C(count_fds() == fds);
     return 0;
   });
@@ -199,7 +195,7 @@ TEST_CASE("ns_home: many entries on held fds, each one setns in and one out") {
   target t(target_flags());
   int rc = in_child([&] {
     int fds = count_fds();
-    ino_t net = thread_ns("net"), uts = thread_ns("uts");
+    ino_t net = thread_ns_ino("net"), uts = thread_ns_ino("uts");
     {
       auto home = ns_home::open(ns_set::of<net_ns, uts_ns>());
       EXPECT_C(home);
@@ -217,11 +213,11 @@ TEST_CASE("ns_home: many entries on held fds, each one setns in and one out") {
         {
           auto g = home.value().enter(target_fds.value());
           EXPECT_C(g);
-          EXPECT_C(thread_ns("net") == t.ino(ns_kind::net));
-          EXPECT_C(thread_ns("uts") == t.ino(ns_kind::uts));
+          EXPECT_C(thread_ns_ino("net") == t.ino(ns_kind::net));
+          EXPECT_C(thread_ns_ino("uts") == t.ino(ns_kind::uts));
         }
-        EXPECT_C(thread_ns("net") == net);
-        EXPECT_C(thread_ns("uts") == uts);
+        EXPECT_C(thread_ns_ino("net") == net);
+        EXPECT_C(thread_ns_ino("uts") == uts);
         EXPECT_C(setns_calls == 4);  // two in, two out: nothing else
       }
       // A kind the home did not open, and an entry that fails half way, rolled back.
@@ -245,8 +241,8 @@ TEST_CASE("ns_home: many entries on held fds, each one setns in and one out") {
         EXPECT_C(half.error() == std::errc::operation_not_permitted);
         EXPECT_C(half.error().kind == ns_kind::uts);
       }
-      EXPECT_C(thread_ns("net") == net);
-      EXPECT_C(thread_ns("uts") == uts);
+      EXPECT_C(thread_ns_ino("net") == net);
+      EXPECT_C(thread_ns_ino("uts") == uts);
       // Another thread may not use this home.
       bool refused = false;
       std::thread other_thread([&] {

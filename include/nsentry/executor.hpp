@@ -166,7 +166,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
   by_pid = by_pid - files.kinds();  // an explicit file wins over the target for its kind
   if (!by_pid.empty() && req.target == 0)
     return nsentry_error(errc::invalid_argument, step::enter, "namespace kinds need a target pid");
-  if (by_pid.empty() && files.kinds().empty())
+  if (by_pid.empty() && files.kinds().empty() && !req.all)  // --all may find none: nsenter -a
     return nsentry_error(errc::invalid_argument, step::enter, "no namespace to enter");
   NSENTRY_TRY(check_thread_rules(by_pid | files.kinds()));
   NSENTRY_TRY(auto target, pid_target::open(req.target, by_pid));
