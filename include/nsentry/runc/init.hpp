@@ -7,7 +7,8 @@
 // What happens (the spec: ../shared/spec/runc-bootstrap.md §1-§6; docs/runc.md):
 //  - `_LIBCONTAINER_INITPIPE` unset or empty: returns `not_init` at once, touching nothing.
 //    An invalid `_LIBCONTAINER_*` (or `_NSENTRY_RUNC_PROTOCOL`) value is fatal.
-//  - stage-0 (the calling process): optional sealed self re-exec (runc/sealed_exe.hpp); reads
+//  - stage-0 (the calling process): optional sealed self re-exec (runc/sealed_exe.hpp); with
+//    protocol 1.1, writes one 0x00 byte to the init pipe (runc 1.1's "past initial setup"); reads
 //    one bootstrap message from the init pipe (split writes and EINTR are fine); writes
 //    oom_score_adj; turns non-dumpable when namespaces are joined by path; opens every path;
 //    clones stage-1 with CLONE_PARENT; serves stage-1 (setgroups/uid_map/gid_map with the
@@ -246,6 +247,13 @@ inline init_role init(const init_options& opt = {}) noexcept {
     if (opt.sealed) {
       if (auto r = reexec_sealed(opt.argv, envp); !r) {
         lg.fatal("sealed re-exec: ", r.error().message());
+        ::_exit(1);
+      }
+    }
+    // runc 1.1's parent (initWaiter) reads one 0x00 first: "past initial setup" (spec §1).
+    if (*protocol == runc_protocol::v1_1) {
+      if (auto w = write_all(init_pipe, std::string_view("\0", 1)); !w) {
+        lg.fatal("could not inform the parent we are past initial setup: ", w.error().message());
         ::_exit(1);
       }
     }
