@@ -479,6 +479,29 @@ TEST_CASE("spec §4's 1.2 example: a new time namespace with its offsets, writte
 
 // --- transport ----------------------------------------------------------------------------------
 
+TEST_CASE("protocol 1.1 writes one 0x00 before reading the message; protocol 1.2 writes none") {
+  auto before = children_set();
+  plan p;
+  p.create = ns_set{ns_kind::net};
+  for (const char* v : {"1.1", "1.2"}) {
+    CAPTURE(v);
+    const bool v11 = std::string_view(v) == "1.1";
+    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.message = {encode(p, v11 ? runc_protocol::v1_1 : runc_protocol::v1_2)}; });
+    check_success(r, before);
+    CHECK(r.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
+    // Before the message is read: an init that gets no message at all has written it already.
+    auto none = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.shutdown_after_message = true; });
+    CHECK_FALSE(none.pids.has_value());
+    CHECK(none.stage0.reaped);
+    CHECK(none.stage0.code == 1);
+    CHECK(none.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
+  }
+  // The constructor of a program built with NSENTRY_RUNC_PROTOCOL 11 writes it too.
+  auto c = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.message = {encode(p)}; });
+  check_success(c, before);
+  CHECK(c.setup_bytes == std::string(1, '\0'));
+}
+
 TEST_CASE("a message split across several writes with pauses is read whole") {
   observable_defaults defaults;
   auto before = children_set();
