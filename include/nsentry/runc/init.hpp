@@ -21,6 +21,8 @@
 //  - stage-2: waits for stage-0's go-ahead; setsid(), setuid(0), setgid(0) (as setres*id: the
 //    same effect for a privileged caller, and no other caller gets here), setgroups(0, NULL)
 //    when plan::drop_groups(); closes every descriptor the init opened; returns `container`.
+// Each stage names itself as runc does (PR_SET_NAME runc:[0:PARENT], runc:[1:CHILD],
+// runc:[2:INIT]), and the log carries runc's own `=> nsexec container setup` line.
 // The caller reaps stage-1 and stage-2 (CLONE_PARENT makes them its children, as in runc).
 //
 // Failures: one `fatal` line on the log pipe (or `FATAL: <text>` on stderr without one) from
@@ -146,6 +148,7 @@ inline void ask(const stage_context& c, record_type t) noexcept {
 // Stage-2 up to the point where it becomes the container's process.
 inline void stage2(stage_context& c) noexcept {
   c.lg.set_stage(2);
+  sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[2:INIT]"), 0, 0, 0);
   c.lg.debug("~> nsexec stage-2");
   char go = 0;
   ssize_t n;
@@ -166,6 +169,7 @@ inline void stage2(stage_context& c) noexcept {
 // Stage-1, allocation-free. Returns only in stage-2 (the clone's child).
 inline void stage1(stage_context& c) noexcept {
   c.lg.set_stage(1);
+  sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[1:CHILD]"), 0, 0, 0);
   c.lg.debug("~> nsexec stage-1");
   if (!c.joins.empty()) {
     int self = open_self_ns_dir();
@@ -257,6 +261,7 @@ inline init_role init(const init_options& opt = {}) noexcept {
         ::_exit(1);
       }
     }
+    lg.debug("=> nsexec container setup");  // runc's own line: runc's tests look for it
     auto p = bootstrap::read(init_pipe, *protocol);
     if (!p) {
       lg.fatal(p.error().message());
@@ -264,6 +269,7 @@ inline init_role init(const init_options& opt = {}) noexcept {
     }
     const plan& pl = p.value();
     lg.set_stage(0);
+    sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[0:PARENT]"), 0, 0, 0);
     lg.debug("~> nsexec stage-0");
     if (pl.mount_sources && !pl.mount_sources->empty()) {
       lg.fatal("MOUNT_SOURCES (runc 1.1 bind mounts in a user namespace) is not supported");
