@@ -7,11 +7,14 @@
 // writing, growing and shrinking (and against removing the seals) leaves nothing on the host
 // reachable through /proc/<pid>/exe, and the copy itself cannot be modified.
 //
-// `reexec_sealed(argv, envp)` does this once: if /proc/self/exe already carries all four seals
-// (F_GET_SEALS), it returns success at once — that check is the loop guard, so no marker
-// variable leaks into the container's environment. Otherwise it copies /proc/self/exe into
-// memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC), seals it, and execveat(AT_EMPTY_PATH)s
-// it with the given argv/envp; it returns only on failure.
+// `reexec_sealed(argv, envp)` does this once, by runc 1.1's rules (cloned_binary.c): if
+// /proc/self/exe already carries all four seals (F_GET_SEALS), or `_LIBCONTAINER_CLONED_BINARY`
+// is set and the executable is on a read-only mount or has no links left (a copy made by runc or
+// another runtime), it returns success at once — the loop guard. Otherwise it copies
+// /proc/self/exe into memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC), seals it, and
+// execveat(AT_EMPTY_PATH)s it with the given argv and envp plus `_LIBCONTAINER_CLONED_BINARY=1`
+// (as runc 1.1 does; runc's Go init clears its environment before the container's process);
+// it returns only on failure.
 //
 // Kernel: memfd_create and sealing >= 3.17, execveat >= 3.19. MFD_EXEC exists from 6.3 (with
 // vm.memfd_noexec); older kernels reject it with EINVAL, and then the memfd is created without it
@@ -26,10 +29,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
 
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "nsentry/error.hpp"
 #include "nsentry/fd.hpp"
@@ -39,6 +46,7 @@ namespace nsentry::runc {
 
 inline constexpr int exe_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 inline constexpr const char* self_exe_path = "/proc/self/exe";
+inline constexpr const char* cloned_binary_var = "_LIBCONTAINER_CLONED_BINARY";
 
 // Whether `fd` carries all four seals. A file that cannot carry seals (not a memfd/shmem file:
 // F_GET_SEALS fails with EINVAL) is simply not sealed.
@@ -57,6 +65,33 @@ inline result<bool> running_sealed() {
   auto sealed = has_exe_seals(exe.get());
   if (!sealed) return with_path(std::move(sealed).error(), self_exe_path);
   return sealed.value();
+}
+
+namespace detail {
+
+inline bool env_has(char* const* envp, std::string_view name) noexcept {
+  for (; envp != nullptr && *envp != nullptr; ++envp) {
+    std::string_view e(*envp);
+    if (e.size() > name.size() && e.substr(0, name.size()) == name && e[name.size()] == '=')
+      return true;
+  }
+  return false;
+}
+
+}  // namespace detail
+
+// runc 1.1's test: a fully sealed memfd; or, with `_LIBCONTAINER_CLONED_BINARY` in `envp`, an
+// executable on a read-only mount or with no links (neither can be made by a container).
+inline result<bool> running_cloned(char* const* envp) {
+  NSENTRY_TRY(auto exe, open_file(self_exe_path, O_RDONLY));
+  auto sealed = has_exe_seals(exe.get());
+  if (!sealed) return with_path(std::move(sealed).error(), self_exe_path);
+  if (sealed.value()) return true;
+  if (!detail::env_has(envp, cloned_binary_var)) return false;
+  struct statfs fs {};
+  if (::fstatfs(exe.get(), &fs) == 0 && (fs.f_flags & ST_RDONLY)) return true;
+  struct stat st {};
+  return sys::calls.fstat(exe.get(), &st) == 0 && st.st_nlink == 0;
 }
 
 namespace detail {
@@ -114,13 +149,18 @@ inline result<unique_fd> sealed_copy_of_self() {
   return mem;
 }
 
-// Re-executes from a sealed copy unless already running from one (then: success at once).
-// `argv`/`envp` are passed to the new image unchanged. Returns only on failure.
+// Re-executes from a sealed copy unless already running from a clone (then: success at once).
+// `argv` and `envp` (plus the marker) are passed to the new image. Returns only on failure.
 inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
-  NSENTRY_TRY(bool sealed, running_sealed());
-  if (sealed) return success();
+  NSENTRY_TRY(bool cloned, running_cloned(envp));
+  if (cloned) return success();
   NSENTRY_TRY(auto mem, sealed_copy_of_self());
-  sys::calls.execveat(mem.get(), "", argv, envp, AT_EMPTY_PATH);
+  std::vector<char*> env;
+  for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) env.push_back(*e);
+  static char marker[] = "_LIBCONTAINER_CLONED_BINARY=1";
+  if (!detail::env_has(envp, cloned_binary_var)) env.push_back(marker);
+  env.push_back(nullptr);
+  sys::calls.execveat(mem.get(), "", argv, env.data(), AT_EMPTY_PATH);
   return posix_error("execveat");
 }
 
