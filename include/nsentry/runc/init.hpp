@@ -9,14 +9,17 @@
 //    An invalid `_LIBCONTAINER_*` (or `_NSENTRY_RUNC_PROTOCOL`) value is fatal.
 //  - stage-0 (the calling process): optional sealed self re-exec (runc/sealed_exe.hpp); with
 //    protocol 1.1, writes one 0x00 byte to the init pipe (runc 1.1's "past initial setup"); reads
-//    one bootstrap message from the init pipe (split writes and EINTR are fine); writes
+//    one bootstrap message from the init pipe (split writes and EINTR are fine); with
+//    MOUNT_SOURCES (1.1), checks them against `_LIBCONTAINER_MOUNT_FDS` (runc/mount_sources.hpp)
+//    and later opens them inside stage-1's mount namespace and passes the fds; writes
 //    oom_score_adj; turns non-dumpable when namespaces are joined by path; opens every path;
 //    clones stage-1 with CLONE_PARENT; serves stage-1 (setgroups/uid_map/gid_map with the
 //    newuidmap/newgidmap fallback, time offsets); receives stage-2's pid and writes
 //    `{"stage1_pid":N,"stage2_pid":M}\n` to the init pipe (pids as clone returned them, i.e.
 //    in stage-0's pid namespace); releases stage-2; waits for it to finish its setup; _exit(0).
 //  - stage-1: joins (join_fds: runc's order and verification), creates the user namespace and
-//    asks for its maps, setresuid(0,0,0), unshares the rest, asks for the time offsets, clones
+//    asks for its maps, setresuid(0,0,0), unshares the rest, receives the mount source fds
+//    onto their numbers (1.1), asks for the time offsets, clones
 //    stage-2 with CLONE_PARENT, reports its pid, _exit(0).
 //  - stage-2: waits for stage-0's go-ahead; setsid(), setuid(0), setgid(0) (as setres*id: the
 //    same effect for a privileged caller, and no other caller gets here), setgroups(0, NULL)
@@ -60,6 +63,7 @@
 #include "nsentry/proc_attrs.hpp"
 #include "nsentry/runc/env.hpp"
 #include "nsentry/runc/log.hpp"
+#include "nsentry/runc/mount_sources.hpp"
 #include "nsentry/runc/pid_report.hpp"
 #include "nsentry/runc/sealed_exe.hpp"
 #include "nsentry/sys.hpp"
@@ -105,7 +109,12 @@ struct stage_context {
   bool joined_by_path = false;  // non-dumpable: re-enable dumpability around the map request
   bool want_time_offsets = false;
   bool drop_groups = false;
+  const mount_fd_targets* mounts = nullptr;  // MOUNT_SOURCES (runc 1.1), or none
 };
+
+// Stage-1's request for the mount source fds (runc 1.1's SYNC_MOUNTSOURCES_PLS value; not one of
+// record_type's names, so that child.hpp's channel stays as it is).
+inline constexpr std::uint8_t mount_sources_please = 0x46;
 
 // One fatal line for a stage's failure: "setns(net) on /proc/1/ns/pid: Invalid argument".
 inline void log_failure(const stage_context& c, const child_failure& f) noexcept {
@@ -138,6 +147,40 @@ inline void log_failure(const stage_context& c, const child_failure& f) noexcept
 // Stage-1's request to stage-0; returns once acknowledged. Stage-0 gone: it reports, we exit.
 inline void ask(const stage_context& c, record_type t) noexcept {
   send_record(c.sock, t);
+  char ack = 0;
+  ssize_t n;
+  while ((n = sys::calls.read(c.sock, &ack, 1)) == -1 && errno == EINTR) {
+  }
+  if (n != 1) ::_exit(1);
+}
+
+// Stage-1's side of MOUNT_SOURCES: asks, receives one fd per source in order and dup3s it onto
+// its number from _LIBCONTAINER_MOUNT_FDS (without CLOEXEC: the Go init in stage-2 reads it),
+// then waits for stage-0's ack. Allocation-free.
+inline void receive_mount_sources(const stage_context& c) noexcept {
+  c.lg.debug("request stage-0 to send mount sources");
+  send_record(c.sock, static_cast<record_type>(mount_sources_please));
+  const mount_fd_targets& m = *c.mounts;
+  for (std::size_t i = 0; i < m.targets.size(); ++i) {
+    int fd = receive_fd(c.sock);
+    if (fd == -1) {
+      if (errno == EIO) ::_exit(1);  // stage-0 gave up (it says why) or sent nothing
+      int e = errno;
+      c.lg.fatal("receive mount source fd for ", m.sources[i], ": ", errno_text{e});
+      send_record(c.sock, record_type::failure, child_failure::at(child_step::sync, e));
+      ::_exit(1);
+    }
+    int placed = fd == m.targets[i] ? ::fcntl(fd, F_SETFD, 0)
+                                    : ::dup3(fd, m.targets[i], 0);
+    if (placed == -1) {
+      int e = errno;
+      c.lg.fatal("dup3 mount source ", m.sources[i], " onto fd ", m.targets[i], ": ",
+                 errno_text{e});
+      send_record(c.sock, record_type::failure, child_failure::at(child_step::sync, e));
+      ::_exit(1);
+    }
+    if (fd != m.targets[i]) sys::calls.close(fd);
+  }
   char ack = 0;
   ssize_t n;
   while ((n = sys::calls.read(c.sock, &ack, 1)) == -1 && errno == EINTR) {
@@ -192,6 +235,7 @@ inline void stage1(stage_context& c) noexcept {
                                       static_cast<std::uint8_t>(ns_kind::user)));
   }
   if (auto f = unshare_rest(c.create); f.failed()) stage_fail(c, f);
+  if (c.mounts != nullptr && !c.mounts->targets.empty()) receive_mount_sources(c);
   if (c.want_time_offsets) ask(c, record_type::time_please);
 
   sys::clone_args args;
@@ -271,9 +315,22 @@ inline init_role init(const init_options& opt = {}) noexcept {
     lg.set_stage(0);
     sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[0:PARENT]"), 0, 0, 0);
     lg.debug("~> nsexec stage-0");
-    if (pl.mount_sources && !pl.mount_sources->empty()) {
-      lg.fatal("MOUNT_SOURCES (runc 1.1 bind mounts in a user namespace) is not supported");
-      ::_exit(1);
+    std::optional<mount_fd_targets> mounts;
+    if (pl.mount_sources) {
+      const char* v = nsentry::runc::detail::env_lookup(envp, mount_fds_var);
+      if (v == nullptr) {
+        lg.fatal("MOUNT_SOURCES without ", mount_fds_var);
+        ::_exit(1);
+      }
+      auto fds = parse_mount_fds(v);
+      auto paired = fds ? pair_mount_sources(*pl.mount_sources, fds.value(),
+                                             {init_pipe, scan.env.log_pipe.value_or(-1)})
+                        : result<mount_fd_targets>(fds.error());
+      if (!paired) {
+        lg.fatal(paired.error().message());
+        ::_exit(1);
+      }
+      mounts = std::move(paired).value();
     }
     if (pl.oom_score_adj) {
       if (auto r = write_oom_score_adj(0, *pl.oom_score_adj); !r) {
@@ -307,6 +364,7 @@ inline init_role init(const init_options& opt = {}) noexcept {
     ctx.joined_by_path = !pl.join.empty();
     ctx.want_time_offsets = !pl.time_offsets.empty();
     ctx.drop_groups = pl.drop_groups();
+    if (mounts) ctx.mounts = &*mounts;
     id_map_request maps{pl.uid_map, pl.gid_map, pl.deny_setgroups(), pl.uidmap_tool,
                         pl.gidmap_tool};
 
@@ -342,6 +400,22 @@ inline init_role init(const init_options& opt = {}) noexcept {
         detail::stage0_abort(s1_fd.get(), s2_fd.get());
       }
       const child_record& r = *rec.value();
+      if (r.type == detail::mount_sources_please) {
+        if (!mounts) {
+          lg.fatal("stage-1 asked for mount sources; the message has none");
+          detail::stage0_abort(s1_fd.get(), s2_fd.get());
+        }
+        lg.debug("stage-1 requested mount sources");
+        if (auto w = open_mount_sources_in(static_cast<pid_t>(s1), *mounts, ours.get()); !w) {
+          lg.fatal(w.error().message());
+          detail::stage0_abort(s1_fd.get(), s2_fd.get());
+        }
+        if (auto w = write_all(ours.get(), std::string_view("+", 1)); !w) {
+          lg.fatal(w.error().message());
+          detail::stage0_abort(s1_fd.get(), s2_fd.get());
+        }
+        continue;
+      }
       switch (static_cast<record_type>(r.type)) {
         case record_type::failure:
           detail::stage0_abort(s1_fd.get(), s2_fd.get());  // the failing stage wrote the fatal line itself
