@@ -75,6 +75,7 @@ struct process_status {
   int code = -1;   // exit code when exited
   int signal = 0;  // terminating signal when killed
   std::string error;  // why it could not be reaped
+  std::string comm;   // /proc/<pid>/comm once it had exited, before it was reaped
   bool exited_zero() const { return reaped && signal == 0 && code == 0; }
 };
 
@@ -142,7 +143,7 @@ inline void reap(process_status& st, clock::time_point deadline, bool& timed_out
   }
   for (;;) {
     siginfo_t info{};
-    int opts = WEXITED | (clock::now() < deadline ? WNOHANG : 0);
+    int opts = WEXITED | (clock::now() < deadline ? WNOHANG | WNOWAIT : 0);
     if (opts & WNOHANG) {
       if (::waitid(P_PID, static_cast<id_t>(st.pid), &info, opts) == -1) {
         if (errno == EINTR) continue;
@@ -152,6 +153,13 @@ inline void reap(process_status& st, clock::time_point deadline, bool& timed_out
       if (info.si_pid == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         continue;
+      }
+      // A zombie still has its name (PR_SET_NAME): read it, then reap.
+      if (auto c = read_file("/proc/" + std::to_string(st.pid) + "/comm")) {
+        st.comm = c.value();
+        if (!st.comm.empty() && st.comm.back() == '\n') st.comm.pop_back();
+      }
+      while (::waitid(P_PID, static_cast<id_t>(st.pid), &info, WEXITED) == -1 && errno == EINTR) {
       }
     } else {
       timed_out = true;
