@@ -21,7 +21,7 @@
 #     C files removed, nsenter.go's preamble replaced, nsentry.cpp added; `go build` with the
 #     same tags and ldflags as debian/rules. libstdc++/libgcc are linked statically: loading
 #     libstdc++.so into every runc process costs ~10% of a `runc run` (docs/runc.md). Rebuilt
-#     when any header under include/nsentry/ is newer than the binary.
+#     when nsentry's headers change (their hash is in CGO_CXXFLAGS: Go's cache ignores them).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
@@ -74,12 +74,15 @@ ns=$pkg/libcontainer/nsenter
 upstream_version=$(cd "$tree" && dpkg-parsechangelog -S Version)
 tags="seccomp urfave_cli_no_docs"
 ldflags="-X main.version=${upstream_version%%-*} -X main.gitCommit=$upstream_version+nsentry"
+# Go's build cache does not hash headers outside the package: the headers' hash goes into the
+# compiler flags, which it does hash, so a changed header rebuilds nsentry.cpp.
+headers=$(cd "$repo" && find include/nsentry -type f -name '*.hpp' | sort | xargs sha256sum | sha256sum | cut -c1-16)
 cat >"$work/env.sh" <<EOF
 export GOPATH=$gopath
 export GOCACHE=$work/go-cache
 export GO111MODULE=off
 export GOPROXY=off
-export CGO_CXXFLAGS="-O2 -g -std=c++20 -I$repo/include"
+export CGO_CXXFLAGS="-O2 -g -std=c++20 -I$repo/include -DNSENTRY_HEADERS=$headers"
 export CGO_LDFLAGS="-static-libstdc++ -static-libgcc"
 export NSENTRY_RUNC_TAGS="$tags"
 EOF
@@ -114,7 +117,8 @@ cat >"$ns/nsentry.cpp" <<'EOF'
 EOF
 
 out=$work/bin/runc-nsentry
-if [ -x "$out" ] && [ -z "$(find "$repo/include/nsentry" "$0" -newer "$out" -print -quit)" ]; then
+if [ -x "$out" ] && [ "$(cat "$out.headers" 2>/dev/null)" = "$headers" ] &&
+  [ -z "$(find "$repo/include/nsentry" "$0" -newer "$out" -print -quit)" ]; then
   log "up to date: $out"
 else
   log "go build (nsentry runc)"
@@ -123,6 +127,7 @@ else
   (. "$work/env.sh" && cd "$gopath/src/github.com/opencontainers/runc" &&
     go build -trimpath -p 2 -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" .)
   mv "$out.tmp" "$out"
+  echo "$headers" >"$out.headers"
   log "built $out in $(($(date +%s) - start)) s"
 fi
 if ldd "$out" | grep -q 'libstdc++'; then
