@@ -10,21 +10,21 @@ set -euo pipefail
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
 runs=${1:-50}
 image=$work/images/busybox-rootfs.tar.xz
-[ -x "$work/bin/runc-stock" ] && [ -x "$work/bin/runc-nsentry" ] ||
+[ -x "$work/bin/stock/runc" ] && [ -x "$work/bin/nsentry/runc" ] ||
   { echo "bench: run tests/runc/build-runc.sh first" >&2; exit 1; }
 [ -f "$image" ] || { echo "bench: no $image (run tests/runc/integration.sh once)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/nsentry-runc-bench.XXXXXX)
 cleanup() {
   for b in stock nsentry; do
-    "$work/bin/runc-$b" --root "$tmp/state-$b" delete -f "bench-exec-$b" >/dev/null 2>&1 || true
+    "$work/bin/$b/runc" --root "$tmp/state-$b" delete -f "bench-exec-$b" >/dev/null 2>&1 || true
   done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 mkdir -p "$tmp/bundle/rootfs"
 tar -C "$tmp/bundle/rootfs" -xf "$image"
-(cd "$tmp/bundle" && "$work/bin/runc-stock" spec)
+(cd "$tmp/bundle" && "$work/bin/stock/runc" spec)
 jq '.process.terminal = false | .process.args = ["/bin/true"]' "$tmp/bundle/config.json" >"$tmp/c.json"
 mv "$tmp/c.json" "$tmp/bundle/config.json"
 mkdir -p "$tmp/sleep/rootfs"
@@ -42,14 +42,14 @@ timed() {
 }
 
 for b in stock nsentry; do
-  (cd "$tmp/sleep" && "$work/bin/runc-$b" --root "$tmp/state-$b" run -d "bench-exec-$b" \
+  (cd "$tmp/sleep" && "$work/bin/$b/runc" --root "$tmp/state-$b" run -d "bench-exec-$b" \
     </dev/null >/dev/null 2>&1)
 done
 
 : >"$tmp/samples"
 for i in $(seq 1 "$runs"); do
   for b in stock nsentry; do
-    r=$work/bin/runc-$b
+    r=$work/bin/$b/runc
     (cd "$tmp/bundle" && echo "run $b $(timed "$r" --root "$tmp/state-$b" run "bench-$b-$i")") >>"$tmp/samples"
     echo "exec $b $(timed "$r" --root "$tmp/state-$b" exec "bench-exec-$b" /bin/true)" >>"$tmp/samples"
   done

@@ -6,7 +6,7 @@
 #   sudo bash tests/runc/build-runc.sh        # as root: apt sources, build-deps
 #
 # Output ($NSENTRY_RUNC_WORK, default /var/tmp/nsentry-runc):
-#   bin/runc-stock, bin/runc-nsentry     the two binaries
+#   bin/stock/runc, bin/nsentry/runc     the two binaries (named runc: help.bats reads the name)
 #   env.sh                               GOPATH/GOCACHE/CGO_* of the nsentry tree (for go test)
 #   nsentry/src/github.com/opencontainers/runc   the nsentry tree (a copy of the GOPATH tree)
 #
@@ -16,7 +16,7 @@
 #  2. apt-get source runc into $WORK/src; apt-get build-dep runc (only if dpkg-checkbuilddeps
 #     says something is missing);
 #  3. stock: DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b (offline; dh-golang's GOPATH tree is
-#     _build/), binary copied to bin/runc-stock;
+#     _build/), binary copied to bin/stock/runc;
 #  4. nsentry: the runc package of that GOPATH tree copied (dependencies stay symlinks), nsenter's
 #     C files removed, nsenter.go's preamble replaced, nsentry.cpp added; `go build` with the
 #     same tags and ldflags as debian/rules. libstdc++/libgcc are linked statically: loading
@@ -25,7 +25,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
-mkdir -p "$work/src" "$work/bin"
+mkdir -p "$work/src" "$work/bin/stock" "$work/bin/nsentry"
 log() { echo "build-runc: $*" >&2; }
 
 # 1. deb-src
@@ -53,18 +53,20 @@ if ! (cd "$tree" && dpkg-checkbuilddeps) >/dev/null 2>&1; then
   log "apt-get build-dep runc"
   DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q runc >/dev/null
 fi
+# gawk: runc's helpers.bash calls it.
+command -v gawk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q gawk >/dev/null
 # Boost's headers and g++ come with nsentry's own dependencies (tools/setup.sh --deps-only).
 [ -f /usr/include/boost/outcome.hpp ] && command -v g++ >/dev/null ||
   { log "missing Boost headers or g++: run tools/setup.sh --deps-only first"; exit 1; }
 
 # 3. stock
-if [ ! -x "$work/bin/runc-stock" ]; then
+if [ ! -x "$work/bin/stock/runc" ]; then
   if [ ! -x "$tree/_build/bin/runc" ]; then
     log "dpkg-buildpackage (stock runc; log in $work/stock-build.log)"
     (cd "$tree" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -b -uc -us) \
       >"$work/stock-build.log" 2>&1 || { tail -n 30 "$work/stock-build.log"; exit 1; }
   fi
-  cp "$tree/_build/bin/runc" "$work/bin/runc-stock"
+  cp "$tree/_build/bin/runc" "$work/bin/stock/runc"
 fi
 
 # 4. nsentry
@@ -116,7 +118,7 @@ cat >"$ns/nsentry.cpp" <<'EOF'
 #include "nsentry/runc/constructor.hpp"
 EOF
 
-out=$work/bin/runc-nsentry
+out=$work/bin/nsentry/runc
 if [ -x "$out" ] && [ "$(cat "$out.headers" 2>/dev/null)" = "$headers" ] &&
   [ -z "$(find "$repo/include/nsentry" "$0" -newer "$out" -print -quit)" ]; then
   log "up to date: $out"
@@ -134,4 +136,4 @@ if ldd "$out" | grep -q 'libstdc++'; then
   log "error: $out links libstdc++ dynamically"
   exit 1
 fi
-ls -l "$work/bin"
+ls -l "$work/bin/stock" "$work/bin/nsentry"

@@ -41,6 +41,7 @@ if [ ! -f "$suite/helpers.bash" ]; then
   mkdir -p "$work/suite/tests"
   cp -a "$tree/tests/integration" "$work/suite/tests/"
 fi
+cp "$tree/go.mod" "$work/suite/go.mod"  # spec.bats reads runtime-spec's version from ../../go.mod
 
 command -v bats >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q bats >/dev/null
 dpkg -s busybox-static >/dev/null 2>&1 ||
@@ -141,7 +142,7 @@ for b in "${binaries[@]}"; do
   for f in "${files[@]}"; do
     if [ "$mode" = root ]; then
       # Under a pseudo-terminal (script): the suite's default spec has terminal: true.
-      RUNC=$work/bin/runc-$b timeout 900 script -qefc "bats --tap $f" /dev/null </dev/null |
+      RUNC=$work/bin/$b/runc timeout 900 script -qefc "bats --tap $f" /dev/null </dev/null |
         tr -d '\r' >"$out/$f.tap" 2>&1 || true
     else
       uid=$(id -u nsentry-test)
@@ -149,7 +150,7 @@ for b in "${binaries[@]}"; do
       subn=$(awk -F: '$1 == "nsentry-test" {print $3; exit}' /etc/subuid)
       mkdir -p "/run/user/$uid" && chown nsentry-test "/run/user/$uid"
       timeout 900 runuser -u nsentry-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-        HOME=/tmp XDG_RUNTIME_DIR="/run/user/$uid" RUNC="$work/bin/runc-$b" \
+        HOME=/tmp XDG_RUNTIME_DIR="/run/user/$uid" RUNC="$work/bin/$b/runc" \
         ROOTLESS_FEATURES=idmap ROOTLESS_UIDMAP_START="$sub" ROOTLESS_UIDMAP_LENGTH="$subn" \
         ROOTLESS_GIDMAP_START="$sub" ROOTLESS_GIDMAP_LENGTH="$subn" \
         script -qefc "bats --tap $f" /dev/null </dev/null | tr -d '\r' >"$out/$f.tap" 2>&1 || true
