@@ -20,6 +20,9 @@
 // The self-clone (runc/sealed_exe.hpp, CVE-2019-5736): runc 1.1's init makes it before anything
 // else and its Go side does not, so with protocol 1.1 (after the run-time override) it is on
 // unless NSENTRY_RUNC_SEALED says 0; runc >= 1.2 clones the binary itself before starting init.
+// By default the clone is made as runc 1.1 makes it: a detached read-only bind mount of the
+// binary when that is allowed (root), else a sealed memfd copy; NSENTRY_RUNC_SEALED 1: always
+// the sealed memfd.
 //
 // Include it in one translation unit of the program. Including it in more is harmless: every
 // copy of the constructor checks one process-wide flag, so init() runs once.
@@ -51,6 +54,7 @@ inline bool constructor_ran = false;  // one definition program-wide (inline var
     // An invalid _NSENTRY_RUNC_PROTOCOL is init()'s to report; the env is only read here.
     auto p = protocol_from_env(envp, o.protocol);
     o.sealed = p && *p == runc_protocol::v1_1;
+    o.clone = clone_via::readonly_bind_then_memfd;  // runc 1.1's order: no copy when root
   } else {
     o.sealed = NSENTRY_RUNC_SEALED != 0;
   }

@@ -75,7 +75,8 @@ inline constexpr const char* protocol_var = "_NSENTRY_RUNC_PROTOCOL";
 
 struct init_options {
   runc_protocol protocol = runc_protocol::v1_2;  // unless _NSENTRY_RUNC_PROTOCOL says otherwise
-  bool sealed = false;              // re-exec from a sealed memfd copy first (needs argv)
+  bool sealed = false;              // re-exec from a clone of the binary first (needs argv)
+  clone_via clone = clone_via::memfd;  // how, when `sealed` (runc/sealed_exe.hpp)
   char* const* argv = nullptr;      // for the sealed re-exec
   char* const* envp = nullptr;      // the environment to scan; nullptr: environ
 };
@@ -293,7 +294,7 @@ inline init_role init(const init_options& opt = {}) noexcept {
   // The stages' context lives here: stage-2 returns out of this frame.
   try {
     if (opt.sealed) {
-      if (auto r = reexec_sealed(opt.argv, envp); !r) {
+      if (auto r = reexec_cloned(opt.argv, envp, opt.clone); !r) {
         lg.fatal("sealed re-exec: ", r.error().message());
         ::_exit(1);
       }

@@ -28,6 +28,8 @@
 #pragma once
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
@@ -149,12 +151,56 @@ inline result<unique_fd> sealed_copy_of_self() {
   return mem;
 }
 
-// Re-executes from a sealed copy unless already running from a clone (then: success at once).
-// `argv` and `envp` (plus the marker) are passed to the new image. Returns only on failure.
-inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
+// An O_PATH descriptor of /proc/self/exe on a read-only bind mount that is already detached
+// (runc 1.1's first choice: no copy, so ~10 ms cheaper than the memfd for a 14 MB runc): bind
+// /proc/self/exe onto a new empty file in `_LIBCONTAINER_STATEDIR` (absolute) or /tmp, remount
+// it read-only, open it, detach the mount (MNT_DETACH; if that fails the descriptor is not
+// trusted and is closed), unlink the file. Needs CAP_SYS_ADMIN in the mount namespace's owner:
+// a rootless caller gets EPERM and uses the memfd.
+inline result<unique_fd> readonly_bind_of_self(char* const* envp) {
+  std::string dir = "/tmp";
+  for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
+    std::string_view v(*e);
+    constexpr std::string_view var = "_LIBCONTAINER_STATEDIR=";
+    if (v.substr(0, var.size()) == var && v.size() > var.size() && v[var.size()] == '/')
+      dir = std::string(v.substr(var.size()));
+  }
+  std::string path = dir + "/nsentry-exe.XXXXXX";
+  int tmp = ::mkostemp(path.data(), O_CLOEXEC);
+  if (tmp == -1) return posix_error("mkostemp", path);
+  sys::calls.close(tmp);
+  auto attempt = [&]() -> result<unique_fd> {
+    if (::mount(self_exe_path, path.c_str(), "", MS_BIND, nullptr) == -1)
+      return posix_error("mount(MS_BIND)", path);
+    result<unique_fd> fd =
+        ::mount("", path.c_str(), "", MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == -1
+            ? result<unique_fd>(posix_error("mount(MS_REMOUNT|MS_RDONLY)", path))
+            : open_file(path, O_PATH | O_CLOEXEC);
+    if (::umount2(path.c_str(), MNT_DETACH) == -1) return posix_error("umount2(MNT_DETACH)", path);
+    return fd;
+  };
+  auto out = attempt();
+  ::unlink(path.c_str());
+  return out;
+}
+
+// How to make the clone: a sealed memfd copy only, or runc 1.1's order (a read-only bind mount,
+// falling back to the memfd copy when mounting is not allowed).
+enum class clone_via { memfd, readonly_bind_then_memfd };
+
+// Re-executes from a clone of the binary unless already running from one (then: success at
+// once). `argv` and `envp` (plus the marker) are passed to the new image. Returns only on
+// failure.
+inline result<void> reexec_cloned(char* const argv[], char* const envp[], clone_via how) {
   NSENTRY_TRY(bool cloned, running_cloned(envp));
   if (cloned) return success();
-  NSENTRY_TRY(auto mem, sealed_copy_of_self());
+  unique_fd mem;
+  if (how == clone_via::readonly_bind_then_memfd) {
+    if (auto b = readonly_bind_of_self(envp)) mem = std::move(b).value();
+  }
+  if (!mem) {
+    NSENTRY_TRY(mem, sealed_copy_of_self());
+  }
   std::vector<char*> env;
   for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) env.push_back(*e);
   static char marker[] = "_LIBCONTAINER_CLONED_BINARY=1";
@@ -162,6 +208,12 @@ inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
   env.push_back(nullptr);
   sys::calls.execveat(mem.get(), "", argv, env.data(), AT_EMPTY_PATH);
   return posix_error("execveat");
+}
+
+// Re-executes from a sealed memfd copy unless already running from a clone. Returns only on
+// failure.
+inline result<void> reexec_sealed(char* const argv[], char* const envp[]) {
+  return reexec_cloned(argv, envp, clone_via::memfd);
 }
 
 }  // namespace nsentry::runc
