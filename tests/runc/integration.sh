@@ -4,8 +4,9 @@
 #   bash tests/runc/integration.sh [--rootless] [stock|nsentry ...] [-- FILE.bats ...]
 #
 # Default: both binaries, every *.bats file, as root. --rootless runs the suite as the
-# unprivileged user nsentry-test (created here with subordinate ids, like the library's tests)
-# with ROOTLESS_TESTPATH semantics of runc's own CI: ROOTLESS_FEATURES=idmap.
+# unprivileged user nsentry-test (created here with subordinate ids if the library's tests have
+# not made it yet) with ROOTLESS_FEATURES=idmap, as runc's own tests/rootless.sh runs it; both
+# binaries took 12 min 45 s here (loaded machine).
 # Results: $NSENTRY_RUNC_WORK/results/<root|rootless>-<binary>/<file>.tap; then
 # tests/runc/summary.sh prints the table (and exits non-zero on regressions).
 #
