@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,6 +36,19 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "main=1\ninitpipe=%s\n", pipe ? pipe : "");
   // The init pipe is still open in stage-2 (runc's Go init keeps using it).
   std::fprintf(stderr, "fd3_open=%d\n", ::fcntl(3, F_GETFD) != -1 ? 1 : 0);
+  char comm[32] = {}, exe[256] = {};
+  if (FILE* f = std::fopen("/proc/self/comm", "r")) {
+    if (std::fgets(comm, sizeof comm, f) == nullptr) comm[0] = '\0';
+    std::fclose(f);
+  }
+  for (char* c = comm; *c; ++c)
+    if (*c == '\n') *c = '\0';
+  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) < 0) exe[0] = '\0';
+  const char* cloned = std::getenv("_LIBCONTAINER_CLONED_BINARY");
+  struct statfs fs {};
+  int ro = ::statfs("/proc/self/exe", &fs) == 0 && (fs.f_flags & ST_RDONLY) ? 1 : 0;
+  std::fprintf(stderr, "comm=%s\nexe=%s\ncloned=%s\nexe_ro=%d\n", comm, exe,
+               cloned ? cloned : "", ro);
   for (const char* k : {"user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"}) ns_line(k);
   std::fprintf(stderr, "pid=%d\nuid=%u\ngid=%u\nsid_is_pid=%d\ngroups=%d\n",
                static_cast<int>(::getpid()), ::getuid(), ::getgid(),

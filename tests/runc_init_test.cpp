@@ -477,7 +477,92 @@ TEST_CASE("spec §4's 1.2 example: a new time namespace with its offsets, writte
   check_fatal(r11, before, "attribute 27290");
 }
 
+// --- protocol 1.1: mount sources -----------------------------------------------------------------
+
+TEST_CASE("MOUNT_SOURCES: stage-1 gets each source, opened inside its mount namespace, on its fd") {
+  auto before = children_set();
+  // A directory the container's root (host uid 100000) could not reach by path itself.
+  char tmpl[] = "/tmp/nsentry-mount-source-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  struct cleanup { std::string d; ~cleanup() { ::rmdir(d.c_str()); } } cleanup_dir{dir};
+  REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+
+  plan p;
+  p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::pid};
+  p.uid_map = id_map::from_ranges({{0, 100000, 65536}}).value();
+  p.gid_map = p.uid_map;
+  p.mount_sources = std::vector<std::string>{"", dir, ""};
+  const char* script = R"SH(exec 1>&2
+echo "fd7=$(readlink /proc/self/fd/7)"
+if [ -e /proc/self/fd/7 ]; then echo open7=1; else echo open7=0; fi
+echo "uid=$(id -u)")SH";
+  auto argv = std::vector<std::string>{runfiles_nsentry, "runc-init", "--runc", "1.1", "--", "/bin/sh", "-c", script};
+
+  SUBCASE("the fd arrives on its number, without close-on-exec") {
+    auto r = run([&](runc_parent_options& o) { o.argv = argv; o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"}; o.log_pipe = true; o.message = {encode(p)}; });
+    check_success(r, before);
+    auto s = parse_seen(r.stderr_text);
+    CAPTURE(r.stderr_text);
+    CHECK(one(s, "fd7") == dir);
+    CHECK(one(s, "open7") == "1");
+    CHECK(one(s, "uid") == "0");
+    CHECK(has_line(r, "debug", "stage-1 requested mount sources"));
+  }
+  SUBCASE("a source that cannot be opened: fatal, naming it; nothing left") {
+    plan q = p;
+    q.mount_sources = std::vector<std::string>{"", dir + "/missing", ""};
+    auto r = run([&](runc_parent_options& o) { o.argv = argv; o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"}; o.log_pipe = true; o.message = {encode(q)}; });
+    CHECK_FALSE(r.pids.has_value());
+    check_fatal(r, before, dir + "/missing");
+  }
+  SUBCASE("_LIBCONTAINER_MOUNT_FDS missing, malformed or not matching: fatal before any stage") {
+    const std::pair<std::string, std::string> cases[] = {
+        {"", "MOUNT_SOURCES without _LIBCONTAINER_MOUNT_FDS"},
+        {"_LIBCONTAINER_MOUNT_FDS=-1,7,-1]", "missing '['"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1", "missing ']'"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,x,-1]", "not a number"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,2147483648,-1]", "out of range"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,-2,-1]", "out of range"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,7]", "2 fds for 3 mounts"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,-1,-1]", "no fd for mount source " + dir},
+        {"_LIBCONTAINER_MOUNT_FDS=[8,7,-1]", "fd 8 for mount 0, which has no source"},
+        {"_LIBCONTAINER_MOUNT_FDS=[-1,3,-1]", "fd 3 for mount source " + dir},
+    };
+    for (const auto& [env, needle] : cases) {
+      CAPTURE(env);
+      auto r = run([&](runc_parent_options& o) { o.argv = argv; if (!env.empty()) o.env = {env}; o.log_pipe = true; o.message = {encode(p)}; });
+      CHECK_FALSE(r.pids.has_value());
+      check_fatal(r, before, needle);
+      CHECK(r.strays.empty());  // refused before stage-1 exists
+    }
+  }
+}
+
 // --- transport ----------------------------------------------------------------------------------
+
+TEST_CASE("protocol 1.1 writes one 0x00 before reading the message; protocol 1.2 writes none") {
+  auto before = children_set();
+  plan p;
+  p.create = ns_set{ns_kind::net};
+  for (const char* v : {"1.1", "1.2"}) {
+    CAPTURE(v);
+    const bool v11 = std::string_view(v) == "1.1";
+    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.message = {encode(p, v11 ? runc_protocol::v1_1 : runc_protocol::v1_2)}; });
+    check_success(r, before);
+    CHECK(r.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
+    // Before the message is read: an init that gets no message at all has written it already.
+    auto none = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.shutdown_after_message = true; });
+    CHECK_FALSE(none.pids.has_value());
+    CHECK(none.stage0.reaped);
+    CHECK(none.stage0.code == 1);
+    CHECK(none.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
+  }
+  // The constructor of a program built with NSENTRY_RUNC_PROTOCOL 11 writes it too.
+  auto c = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.message = {encode(p)}; });
+  check_success(c, before);
+  CHECK(c.setup_bytes == std::string(1, '\0'));
+}
 
 TEST_CASE("a message split across several writes with pauses is read whole") {
   observable_defaults defaults;
@@ -656,6 +741,16 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   CHECK(one(s, "ns.user") != std::to_string(own_ino(ns_kind::user)));
   CHECK(one(s, "ns.net") != std::to_string(own_ino(ns_kind::net)));
   CHECK(one(s, "ns.time") == std::to_string(own_ino(ns_kind::time)));
+  // As runc names its stages; and, protocol 1.1, from a clone of the binary (runc 1.1's
+  // self-clone; as root a detached read-only bind mount, as runc 1.1 makes it).
+  CHECK(r.stage0.comm == "runc:[0:PARENT]");
+  CHECK(r.stage1.comm == "runc:[1:CHILD]");
+  CHECK(one(s, "comm") == "runc:[2:INIT]");
+  CHECK(one(s, "exe_ro") == "1");
+  CHECK(one(s, "exe").find("runc_constructor_program") == std::string::npos);
+  CHECK(one(s, "cloned") == "1");
+  // runc's own debug line (runc's debug.bats and exec.bats --debug look for it), before staging.
+  CHECK(has_line(r, "debug", "nsexec[" + std::to_string(r.stage0.pid) + "]: => nsexec container setup"));
 
   // Not started as an init: main runs as usual, in our namespaces.
   auto plain = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.init_pipe_value = ""; o.message = {"x"}; });
@@ -664,6 +759,8 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   CHECK(one(ps, "initpipe") == "");
   CHECK(one(ps, "pid") == std::to_string(plain.stage0.pid));
   CHECK(one(ps, "ns.net") == std::to_string(own_ino(ns_kind::net)));
+  CHECK(one(ps, "exe").find("runc_constructor_program") != std::string::npos);  // no clone
+  CHECK(one(ps, "exe_ro") == "0");
 
   // With arguments, stage-2 execs them (here: the report script).
   auto ex = run([&](runc_parent_options& o) { o.argv = {runfiles_program, "/bin/sh", "-c", report_script}; o.message = {captures::as_string(c.bytes)}; });

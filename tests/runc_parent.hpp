@@ -6,7 +6,8 @@
 //    _LIBCONTAINER_LOGPIPE=4 and _LIBCONTAINER_LOGLEVEL; the child's stderr is captured too;
 //  - writes the bootstrap message, in one write or split into chunks with pauses (runc's own C
 //    reader fails on a split message; a robust init must not);
-//  - reads exactly one line from the socket and decodes it strictly as the pid report;
+//  - reads exactly one line from the socket and decodes it strictly as the pid report; 0x00
+//    bytes before it (runc 1.1's "past initial setup" byte) are kept apart in `setup_bytes`;
 //  - reaps stage-0, then stage-1 and stage-2 by the reported pids, collecting every status, and
 //    collects the log lines and stderr.
 //
@@ -74,6 +75,7 @@ struct process_status {
   int code = -1;   // exit code when exited
   int signal = 0;  // terminating signal when killed
   std::string error;  // why it could not be reaped
+  std::string comm;   // /proc/<pid>/comm once it had exited, before it was reaped
   bool exited_zero() const { return reaped && signal == 0 && code == 0; }
 };
 
@@ -81,6 +83,7 @@ struct runc_run {
   process_status stage0, stage1, stage2;
   std::optional<runc::pid_report> pids;
   std::string pid_error;       // why there is no pid report
+  std::string setup_bytes;     // 0x00 bytes before the pid report (runc 1.1 writes exactly one)
   std::string message_error;   // a failed write of the message (the init died early)
   std::vector<std::string> log_lines;  // without their '\n'
   std::string log_bytes;       // everything read from the log pipe
@@ -140,7 +143,7 @@ inline void reap(process_status& st, clock::time_point deadline, bool& timed_out
   }
   for (;;) {
     siginfo_t info{};
-    int opts = WEXITED | (clock::now() < deadline ? WNOHANG : 0);
+    int opts = WEXITED | (clock::now() < deadline ? WNOHANG | WNOWAIT : 0);
     if (opts & WNOHANG) {
       if (::waitid(P_PID, static_cast<id_t>(st.pid), &info, opts) == -1) {
         if (errno == EINTR) continue;
@@ -150,6 +153,13 @@ inline void reap(process_status& st, clock::time_point deadline, bool& timed_out
       if (info.si_pid == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         continue;
+      }
+      // A zombie still has its name (PR_SET_NAME): read it, then reap.
+      if (auto c = read_file("/proc/" + std::to_string(st.pid) + "/comm")) {
+        st.comm = c.value();
+        if (!st.comm.empty() && st.comm.back() == '\n') st.comm.pop_back();
+      }
+      while (::waitid(P_PID, static_cast<id_t>(st.pid), &info, WEXITED) == -1 && errno == EINTR) {
       }
     } else {
       timed_out = true;
@@ -271,6 +281,8 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
           run.pid_error = line.empty() ? "end of file before the pid report"
                                        : "end of file inside the pid report: " + line;
           sock_done = true;
+        } else if (c == '\0' && line.empty()) {
+          run.setup_bytes.push_back(c);
         } else if (c == '\n') {
           auto rep = runc::parse_pid_report(line);
           if (rep) {

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include <map>
@@ -228,4 +230,33 @@ TEST_CASE("a real re-exec: once, sealed, not writable, no descriptor left behind
   CHECK((wr == ETXTBSY || wr == EPERM));
   CHECK((rw == ETXTBSY || rw == EPERM));
   CHECK(kv["write"] == "none");
+}
+
+TEST_CASE("readonly_bind_of_self: a read-only view of our executable, no mount or file left") {
+  std::string dir = "/tmp/nsentry-bind-test-XXXXXX";
+  REQUIRE(::mkdtemp(dir.data()) != nullptr);
+  std::string env_statedir = "_LIBCONTAINER_STATEDIR=" + dir;
+  char* envp[] = {env_statedir.data(), nullptr};
+  auto fd = readonly_bind_of_self(envp);
+  if (!fd) {
+    // Mounting needs CAP_SYS_ADMIN over our mount namespace: without it the caller uses the
+    // memfd. Any other failure is a bug.
+    CHECK(fd.error().message().find("mount(MS_BIND)") != std::string::npos);
+    CHECK(fd.error().message().find("Operation not permitted") != std::string::npos);
+  } else {
+    struct statfs fs {};
+    REQUIRE(::fstatfs(fd.value().get(), &fs) == 0);
+    CHECK((fs.f_flags & ST_RDONLY) != 0);
+    struct stat a {}, b {};
+    REQUIRE(::fstat(fd.value().get(), &a) == 0);
+    REQUIRE(::stat("/proc/self/exe", &b) == 0);
+    CHECK(a.st_ino == b.st_ino);  // the same file, through a read-only mount
+    std::string via = "/proc/self/fd/" + std::to_string(fd.value().get());
+    CHECK(::open(via.c_str(), O_WRONLY | O_CLOEXEC) == -1);
+    CHECK((errno == EROFS || errno == ETXTBSY));  // ETXTBSY: it is running (checked first)
+    auto mi = read_file("/proc/self/mountinfo");
+    REQUIRE(mi.has_value());
+    CHECK(mi.value().find(dir) == std::string::npos);  // detached already
+  }
+  CHECK(::rmdir(dir.c_str()) == 0);  // empty: the file was unlinked
 }

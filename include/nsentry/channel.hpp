@@ -92,6 +92,7 @@ enum class record_type : std::uint8_t {
   failure = 1,       // the child failed: (step, kind, errno)
   id_maps = 2,       // please write my setgroups/uid_map/gid_map
   time_offsets = 3,  // please write my time namespace's offsets
+  mount_sources = 4, // please send me my mount sources' descriptors (SCM_RIGHTS), then ack
   first_client = 32  // client protocols (runc/) number their own records from here
 };
 
@@ -186,8 +187,8 @@ inline int receive_fd(int fd) noexcept {
   }
   if (n == -1) return -1;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (n == 0 || c == nullptr || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof(int))) {
+  if (n == 0 || c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int)) || (msg.msg_flags & MSG_CTRUNC)) {
     errno = n == 0 ? EPIPE : EPROTO;
     return -1;
   }

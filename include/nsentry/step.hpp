@@ -19,12 +19,12 @@ enum class step : std::uint8_t {
   setns, unshare, setresuid, setresgid, setgroups, chdir, fchdir,
   cgroup, verify, sync, fork, clone, clone3, prctl, exec, setsid,
   kill, wait, pidfd_open, pidfd_send_signal, sigprocmask, sigaction,
-  memfd_create, sendfile, execveat, get_seals, add_seals,
+  memfd_create, sendfile, execveat, get_seals, add_seals, mkstemp, mount, umount,
   // /proc files written on a process's behalf
   oom_score_adj, timens_offsets, uid_map, gid_map, id_map,
   // plan fields and inputs
   bootstrap, clone_flags, join, create, time_offsets, mount_sources, uidmap_tool,
-  gidmap_tool, json, environment, pid_report, copy_exe, argument,
+  gidmap_tool, json, environment, pid_report, copy_exe, argument, mount_fds,
   // composite operations
   enter, restore, mmap, spawn,
 };
@@ -36,10 +36,10 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(step::spa
         "setgroups", "chdir", "fchdir", "cgroup.procs", "verify", "sync", "fork", "clone",
         "clone3", "prctl", "exec", "setsid", "kill", "waitid", "pidfd_open",
         "pidfd_send_signal", "sigprocmask", "sigaction", "memfd_create", "sendfile",
-        "execveat", "fcntl(F_GET_SEALS)", "fcntl(F_ADD_SEALS)", "oom_score_adj", "timens_offsets", "uid_map", "gid_map", "id_map",
+        "execveat", "fcntl(F_GET_SEALS)", "fcntl(F_ADD_SEALS)", "mkostemp", "mount", "umount2", "oom_score_adj", "timens_offsets", "uid_map", "gid_map", "id_map",
         "bootstrap", "clone_flags", "join", "create", "time_offsets", "mount_sources",
         "uidmap_tool", "gidmap_tool", "json", "environment", "pid report",
-        "copy /proc/self/exe", "argument", "enter", "restore", "mmap", "spawn",
+        "copy /proc/self/exe", "argument", "_LIBCONTAINER_MOUNT_FDS", "enter", "restore", "mmap", "spawn",
     };
 
 constexpr std::string_view name_of(step s) noexcept {

@@ -5,7 +5,8 @@
 //   0. non-dumpable (policy)            4. unshare user → ask for maps → become root
 //   1. oom_score_adj (policy)           5. unshare the rest
 //   2. join by pidfd (one setns)        6. ask for time offsets
-//   3. join by files (runc's order)     7. fork when pid/time took part (child_side/mirror.hpp)
+//   3. join by files (runc's order)     6b. receive mount-source fds onto their numbers
+//                                       7. fork when pid/time took part (child_side/mirror.hpp)
 //                                       8. drop supplementary groups → final() (exec, or return)
 //
 // The program is plain data prepared by the parent (nothing here allocates); the policy
@@ -58,6 +59,10 @@ struct entry_program {
   std::array<char, 16> oom{};      // oom_score_adj as decimal text, oom_len bytes of it
   std::uint8_t oom_len = 0;
   entry_policy policy;
+  // Mount sources (runc 1.1's MOUNT_SOURCES): after unsharing, ask the parent, which opens each
+  // source inside our new mount namespace and sends the descriptors in order; each lands on its
+  // number here, without CLOEXEC, for whatever runs after the sequence.
+  std::span<const int> mount_fd_targets;
   trace_buffer* trace = nullptr;         // record every step's start and duration (opt-in)
   nsentry::step final_step = step::exec;  // the final step's name in the trace (none: not traced)
 };
@@ -92,6 +97,20 @@ inline failure enter_namespaces(const entry_program& p) noexcept {
   failure f = detail::enter_namespaces(p, self);
   sys::calls.close(self);
   return f;
+}
+
+// Step 6b: receive the mount sources' descriptors onto their numbers.
+inline failure receive_mount_fds(const entry_program& p) noexcept {
+  if (!send(p.channel, record_type::mount_sources)) return failure::at(step::mount_sources, errno);
+  for (int target : p.mount_fd_targets) {
+    int fd = receive_fd(p.channel);
+    if (fd == -1) return failure::at(step::mount_sources, errno);
+    int placed = fd == target ? sys::calls.setfd(fd, 0) : sys::calls.dup3(fd, target, 0);
+    int err = errno;
+    if (fd != target) sys::calls.close(fd);
+    if (placed == -1) return failure::at(step::mount_sources, err);
+  }
+  return wait_ack(p.channel);
 }
 
 // Runs one step, recording it when tracing.
@@ -140,6 +159,11 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
   }
   if (!(p.create - ns_set{ns_kind::user}).empty())
     if (auto f = traced(tr, step::unshare, no_kind, [&]() noexcept { return unshare_rest(p.create); });
+        f.failed())
+      return f;
+  if (!p.mount_fd_targets.empty())
+    if (auto f = traced(tr, step::mount_sources, no_kind,
+                        [&]() noexcept { return receive_mount_fds(p); });
         f.failed())
       return f;
   if (p.want_time_offsets)

@@ -63,6 +63,7 @@
 #include "nsentry/proc_attrs.hpp"
 #include "nsentry/runc/env.hpp"
 #include "nsentry/runc/log.hpp"
+#include "nsentry/runc/mount_sources.hpp"
 #include "nsentry/runc/pid_report.hpp"
 #include "nsentry/runc/records.hpp"
 #include "nsentry/runc/sealed_exe.hpp"
@@ -75,7 +76,8 @@ inline constexpr const char* protocol_var = "_NSENTRY_RUNC_PROTOCOL";
 
 struct init_options {
   runc_protocol protocol = runc_protocol::v1_2;  // unless _NSENTRY_RUNC_PROTOCOL says otherwise
-  bool sealed = false;              // re-exec from a sealed memfd copy first (needs argv)
+  bool sealed = false;              // re-exec from a clone of the binary first (needs argv)
+  clone_via clone = clone_via::memfd;  // how, when `sealed` (runc/sealed_exe.hpp)
   char* const* argv = nullptr;      // for the sealed re-exec
   char* const* envp = nullptr;      // the environment to scan; nullptr: environ
 };
@@ -135,6 +137,7 @@ inline void log_failure(const stage_context& c, const failure& f) noexcept {
 // Stage-2 up to the point where it becomes the container's process.
 inline void stage2(stage_context& c) noexcept {
   c.lg.set_stage(2);
+  sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[2:INIT]"), 0, 0, 0);
   c.lg.debug("~> nsexec stage-2");
   if (wait_ack(c.program.channel).failed()) ::_exit(1);  // stage-0 gave up (and says why)
   if (sys::calls.setsid() == -1) stage_fail(c, failure::at(step::setsid, errno));
@@ -150,6 +153,7 @@ inline void stage2(stage_context& c) noexcept {
 // the caller of stage-0 reaps it too). Returns only in stage-2.
 inline void stage1(stage_context& c) noexcept {
   c.lg.set_stage(1);
+  sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[1:CHILD]"), 0, 0, 0);
   c.lg.debug("~> nsexec stage-1");
   auto clone_stage2 = [&c]() noexcept -> failure {
     sys::clone_args args;
@@ -198,17 +202,34 @@ struct stage0_outcome {
 // Stage-0: everything after the environment check, as one result. Returns `container` only in
 // stage-2 (which returns out of this frame); in stage-0 it returns an error or exits 0.
 inline result<init_role> run_stage0(const init_options& opt, char* const* envp, logger& lg,
-                                    int init_pipe, runc_protocol protocol, stages& st,
+                                    const init_env& env, runc_protocol protocol, stages& st,
                                     stage0_outcome& out) {
+  const int init_pipe = env.init_pipe;
   if (opt.sealed) {
-    NSENTRY_TRY(reexec_sealed(opt.argv, envp));
+    if (auto r = reexec_cloned(opt.argv, envp, opt.clone); !r)
+      return with_context(std::move(r).error(), "sealed re-exec");
   }
+  // runc 1.1's parent (initWaiter) reads one 0x00 first: "past initial setup" (spec §1).
+  if (protocol == runc_protocol::v1_1) {
+    if (auto w = write_all(init_pipe, std::string_view("\0", 1)); !w)
+      return with_context(std::move(w).error(),
+                          "could not inform the parent we are past initial setup");
+  }
+  lg.debug("=> nsexec container setup");  // runc's own line: runc's tests look for it
   NSENTRY_TRY(auto pl, bootstrap::read(init_pipe, protocol));
   lg.set_stage(0);
+  sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[0:PARENT]"), 0, 0, 0);
   lg.debug("~> nsexec stage-0");
-  if (pl.mount_sources && !pl.mount_sources->empty())
-    return nsentry_error(errc::invalid_plan, step::mount_sources,
-                         "MOUNT_SOURCES (runc 1.1 bind mounts in a user namespace) is not supported");
+  std::optional<mount_fd_targets> mounts;
+  if (pl.mount_sources) {
+    const char* v = nsentry::runc::detail::env_lookup(envp, mount_fds_var);
+    if (v == nullptr)
+      return nsentry_error(errc::invalid_environment, step::mount_fds,
+                           "MOUNT_SOURCES without _LIBCONTAINER_MOUNT_FDS");
+    NSENTRY_TRY(auto fds, parse_mount_fds(v));
+    NSENTRY_TRY(mounts, pair_mount_sources(*pl.mount_sources, fds,
+                                           {init_pipe, env.log_pipe.value_or(-1)}));
+  }
   if (pl.oom_score_adj) {
     NSENTRY_TRY(write_oom_score_adj(0, *pl.oom_score_adj));
   }
@@ -223,6 +244,7 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   prog.create = pl.create;
   prog.become_root_uid = true;  // runc: setresuid(0,0,0) after the maps
   prog.want_time_offsets = !pl.time_offsets.empty();
+  if (mounts) prog.mount_fd_targets = mounts->targets;
   prog.policy.write_oom = false;                  // written above, before non-dumpable
   prog.policy.nondumpable = !pl.join.empty();     // runc's rule when joining by path
   for (const auto& j : pl.join)
@@ -261,6 +283,15 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
       {record_type::time_offsets,
        [&](const record&, pid_t pid) -> result<reply> {
          NSENTRY_TRY(write_time_offsets(pid, pl.time_offsets));
+         return reply::ack;
+       }},
+      {record_type::mount_sources,
+       [&](const record&, pid_t pid) -> result<reply> {
+         if (!mounts)
+           return nsentry_error(errc::child_failed, step::mount_sources,
+                                "stage-1 asked for mount sources; the message has none");
+         lg.debug("stage-1 requested mount sources");
+         NSENTRY_TRY(open_mount_sources_in(pid, *mounts, st.channel.get()));
          return reply::ack;
        }},
       {client_record(stage_record::child_pid),
@@ -315,7 +346,7 @@ inline init_role init(const init_options& opt = {}) noexcept {
   detail::stages st;
   detail::stage0_outcome out;
   try {
-    auto r = detail::run_stage0(opt, envp, lg, scan.env.init_pipe, *protocol, st, out);
+    auto r = detail::run_stage0(opt, envp, lg, scan.env, *protocol, st, out);
     if (r) return r.value();
     if (!out.stage_reported) lg.fatal(r.error().message());
   } catch (const std::exception& e) {
