@@ -251,22 +251,23 @@ inline result<plan> parse(std::span<const std::byte> msg,
                           runc_protocol protocol = runc_protocol::v1_2,
                           std::size_t max_size = default_max_size) {
   using detail::malformed;
-  const std::string hdr = "header at offset 0: ";
+  // Error text is built only on the failure paths: the success path makes no strings at all.
+  const auto hdr = [] { return std::string("header at offset 0: "); };
   if (msg.size() < header_size)
-    return malformed(hdr + "message is " + std::to_string(msg.size()) +
+    return malformed(hdr() + "message is " + std::to_string(msg.size()) +
                      " bytes, shorter than the 16-byte header");
   const std::uint32_t len = detail::load32(msg.data());
   if (len < header_size)
-    return malformed(hdr + "length " + std::to_string(len) + " is below the 16-byte header");
+    return malformed(hdr() + "length " + std::to_string(len) + " is below the 16-byte header");
   if (len > max_size)
-    return malformed(hdr + "length " + std::to_string(len) + " is over the limit of " +
+    return malformed(hdr() + "length " + std::to_string(len) + " is over the limit of " +
                      std::to_string(max_size) + " bytes");
   if (len > msg.size())
-    return malformed(hdr + "length " + std::to_string(len) +
+    return malformed(hdr() + "length " + std::to_string(len) +
                      " runs past the end of the message (" + std::to_string(msg.size()) +
                      " bytes)");
   if (len < msg.size())
-    return malformed(hdr + "length " + std::to_string(len) + " but " +
+    return malformed(hdr() + "length " + std::to_string(len) + " but " +
                      std::to_string(msg.size()) + " bytes given");
   if (std::uint16_t type = detail::load16(msg.data() + 4); type != init_msg)
     return malformed("header at offset 4: message type " + std::to_string(type) +
@@ -281,23 +282,23 @@ inline result<plan> parse(std::span<const std::byte> msg,
                        std::to_string(len - pos) + " bytes left, too few for an attribute header");
     const std::uint16_t nla_len = detail::load16(msg.data() + pos);
     const std::uint16_t type = detail::load16(msg.data() + pos + 2);
-    const std::string at = detail::where(type, pos);
+    const auto at = [type, pos] { return detail::where(type, pos); };
     if (nla_len < attr_header_size)
-      return malformed(at + "length " + std::to_string(nla_len) +
+      return malformed(at() + "length " + std::to_string(nla_len) +
                        " is below the 4-byte attribute header");
     if (nla_len > len - pos)
-      return malformed(at + "length " + std::to_string(nla_len) +
+      return malformed(at() + "length " + std::to_string(nla_len) +
                        " runs past the end of the message (" + std::to_string(len) + " bytes)");
     const std::size_t padded = (std::size_t{nla_len} + 3) & ~std::size_t{3};
     if (padded > len - pos)
-      return malformed(at + "padding runs past the end of the message (" + std::to_string(len) +
+      return malformed(at() + "padding runs past the end of the message (" + std::to_string(len) +
                        " bytes)");
     if (type < static_cast<std::uint16_t>(attr::clone_flags) ||
         type > static_cast<std::uint16_t>(attr::mount_sources))
-      return malformed(at + "unknown attribute type");
+      return malformed(at() + "unknown attribute type");
     std::size_t& seen = first_seen[type - static_cast<std::uint16_t>(attr::clone_flags)];
     if (seen != 0)
-      return malformed(at + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
+      return malformed(at() + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
     seen = pos;
 
     const detail::attribute_view a{type, pos, msg.subspan(pos + attr_header_size,
@@ -306,7 +307,7 @@ inline result<plan> parse(std::span<const std::byte> msg,
       case attr::clone_flags: {
         NSENTRY_TRY(auto flags, a.u32());
         auto set = ns_set::from_clone_flags(flags);
-        if (!set) return malformed(at + set.error().detail);
+        if (!set) return malformed(at() + set.error().detail);
         p.create = set.value();
         break;
       }
