@@ -149,6 +149,7 @@ struct attribute_view {
 inline result<std::vector<ns_join>> parse_ns_paths(const attribute_view& a) {
   NSENTRY_TRY(auto text, a.string());
   std::vector<ns_join> out;
+  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), ',')) + 1);
   ns_set seen;
   for (;;) {
     auto comma = text.find(',');
@@ -202,6 +203,7 @@ inline result<std::vector<std::string>> parse_mount_sources(const attribute_view
   if (!body.empty() && body.back() != '\0')
     return malformed(a.where() + "MOUNT_SOURCES does not end in an empty entry");
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\0')));
   while (!body.empty()) {
     auto nul = body.find('\0');
     out.emplace_back(body.substr(0, nul));

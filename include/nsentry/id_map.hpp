@@ -6,6 +6,7 @@
 // Contract: pure data, no syscalls; parse/format allocate (parent side only).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,6 +46,9 @@ class id_map {
       return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
     id_map m;
+    // One allocation for the ranges: a line per '\n', plus a last line without one.
+    m.ranges_.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) +
+                      (text.empty() || text.back() == '\n' ? 0 : 1));
     std::size_t line_no = 0;
     while (!text.empty()) {
       ++line_no;
@@ -138,11 +142,18 @@ class id_map {
   static std::string span(std::uint32_t first, std::uint32_t count) {
     return std::to_string(first) + "+" + std::to_string(count);
   }
-  std::size_t text_size() const {
+  static constexpr std::size_t digits(std::uint32_t v) noexcept {
+    std::size_t n = 1;
+    while (v >= 10) {
+      v /= 10;
+      ++n;
+    }
+    return n;
+  }
+  // The size of format()'s text, without building it.
+  std::size_t text_size() const noexcept {
     std::size_t n = 0;
-    for (const auto& r : ranges_)
-      n += std::to_string(r.inside).size() + std::to_string(r.outside).size() +
-           std::to_string(r.count).size() + 3;
+    for (const auto& r : ranges_) n += digits(r.inside) + digits(r.outside) + digits(r.count) + 3;
     return n;
   }
   static error bad(nsentry::step which, std::string detail) {
