@@ -6,8 +6,8 @@
 // Contract: pure data, no syscalls; parse/format allocate (parent side only).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,41 +45,71 @@ class id_map {
     if (text.size() > max_text_bytes)
       return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
+    // Ranges go to a small buffer first, so that a usual map (a few lines) costs one exact
+    // allocation; error text is built only on the failure paths.
+    constexpr std::size_t inline_ranges = 16;
+    std::uint32_t local[3 * inline_ranges];  // inside, outside, count per range; not zeroed
+    std::size_t n = 0;
     id_map m;
-    // One allocation for the ranges: a line per '\n', plus a last line without one.
-    m.ranges_.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) +
-                      (text.empty() || text.back() == '\n' ? 0 : 1));
+    const char* p = text.data();
+    const char* const end = p + text.size();
     std::size_t line_no = 0;
-    while (!text.empty()) {
+    while (p != end) {
       ++line_no;
-      auto nl = text.find('\n');
-      std::string_view line = text.substr(0, nl);
-      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-      id_range r;
-      std::uint32_t* fields[] = {&r.inside, &r.outside, &r.count};
-      std::size_t pos = 0;
+      const char* const line_begin = p;
+      const auto line = [line_begin, end] {
+        const void* nl = std::memchr(line_begin, '\n', static_cast<std::size_t>(end - line_begin));
+        return std::string_view(line_begin, nl ? static_cast<const char*>(nl) : end);
+      };
+      std::uint32_t r[3];
       for (std::size_t f = 0; f < 3; ++f) {
-        while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
-        std::size_t start = pos;
+        while (p != end && (*p == ' ' || *p == '\t')) ++p;
+        const char* const start = p;
+        const auto overflow = [&] {
+          return bad(which, line_no, "field " + std::to_string(f + 1) + " exceeds 4294967295");
+        };
+        const auto digit = [](char c) {
+          return static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'};
+        };
+        // 19 digits cannot overflow 64 bits, so the range check waits for the field's end;
+        // longer fields (leading zeros) are checked digit by digit.
         std::uint64_t v = 0;
-        while (pos < line.size() && line[pos] >= '0' && line[pos] <= '9') {
-          v = v * 10 + static_cast<std::uint64_t>(line[pos] - '0');
-          if (v > UINT32_MAX)
-            return bad(which, line_no, "field " + std::to_string(f + 1) + " exceeds 4294967295");
-          ++pos;
+        for (const char* const fast_end = end - p > 19 ? p + 19 : end; p != fast_end; ++p) {
+          const unsigned d = digit(*p);
+          if (d > 9) break;
+          v = v * 10 + d;
         }
-        if (pos == start)
+        if (v > UINT32_MAX) return overflow();
+        for (; p != end; ++p) {
+          const unsigned d = digit(*p);
+          if (d > 9) break;
+          v = v * 10 + d;
+          if (v > UINT32_MAX) return overflow();
+        }
+        if (p == start) {
+          const std::string_view l = line();
           return bad(which, line_no,
-                     line.empty() ? std::string("empty line")
-                                  : "expected 3 decimal fields \"inside outside count\", got \"" +
-                                        std::string(line) + "\"");
-        *fields[f] = static_cast<std::uint32_t>(v);
+                     l.empty() ? std::string("empty line")
+                               : "expected 3 decimal fields \"inside outside count\", got \"" +
+                                     std::string(l) + "\"");
+        }
+        r[f] = static_cast<std::uint32_t>(v);
       }
-      while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
-      if (pos != line.size())
-        return bad(which, line_no, "trailing text \"" + std::string(line.substr(pos)) + "\"");
-      m.ranges_.push_back(r);
+      while (p != end && (*p == ' ' || *p == '\t')) ++p;
+      if (p != end && *p != '\n')
+        return bad(which, line_no,
+                   "trailing text \"" +
+                       std::string(line().substr(static_cast<std::size_t>(p - line_begin))) + "\"");
+      if (p != end) ++p;  // the '\n'
+      if (n < inline_ranges) {
+        std::memcpy(local + 3 * n, r, sizeof r);
+      } else {
+        if (n == inline_ranges) m.take(local, n, 2 * inline_ranges);
+        m.ranges_.push_back({r[0], r[1], r[2]});
+      }
+      ++n;
     }
+    if (n <= inline_ranges) m.take(local, n, n);
     NSENTRY_TRY(m.validate(which));
     return m;
   }
@@ -124,7 +154,9 @@ class id_map {
                          std::to_string(j + 1) + " (" + span(o.outside, o.count) + ")");
       }
     }
-    if (std::size_t n = text_size(); n > max_text_bytes)
+    // Only a map of more than 124 ranges can have a text over one page.
+    if (std::size_t n = ranges_.size() * max_line_bytes > max_text_bytes ? text_size() : 0;
+        n > max_text_bytes)
       return bad(which, "text is " + std::to_string(n) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
     return success();
@@ -136,6 +168,12 @@ class id_map {
   bool operator==(const id_map&) const = default;
 
  private:
+  // Appends n ranges held as (inside, outside, count) triples, after reserving `capacity`.
+  void take(const std::uint32_t* triples, std::size_t n, std::size_t capacity) {
+    ranges_.reserve(capacity);
+    for (std::size_t i = 0; i < n; ++i)
+      ranges_.push_back({triples[3 * i], triples[3 * i + 1], triples[3 * i + 2]});
+  }
   static bool overlap(std::uint32_t a, std::uint32_t an, std::uint32_t b, std::uint32_t bn) {
     return std::uint64_t{a} < std::uint64_t{b} + bn && std::uint64_t{b} < std::uint64_t{a} + an;
   }
@@ -143,13 +181,10 @@ class id_map {
     return std::to_string(first) + "+" + std::to_string(count);
   }
   static constexpr std::size_t digits(std::uint32_t v) noexcept {
-    std::size_t n = 1;
-    while (v >= 10) {
-      v /= 10;
-      ++n;
-    }
-    return n;
+    return v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5
+         : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   }
+  static constexpr std::size_t max_line_bytes = 3 * 10 + 3;  // "4294967295 4294967295 ...\n"
   // The size of format()'s text, without building it.
   std::size_t text_size() const noexcept {
     std::size_t n = 0;
