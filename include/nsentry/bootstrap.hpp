@@ -28,8 +28,11 @@
 // Attribute 27290 changed meaning: MOUNT_SOURCES in runc 1.1, TIMENSOFFSET in runc >= 1.2.
 // Hence runc_protocol, defaulting to v1_2.
 //
-// Contract: parent-side (allocates); thread-safe (no shared state); read() makes only read(2)
-// calls through sys::calls, and reads exactly one message, nothing past it.
+// Contract: parent-side; thread-safe (no shared state); read() makes only read(2) calls through
+// sys::calls, and reads exactly one message, nothing past it. parse() builds error text only
+// when it fails: a message without NS_PATHS, maps, tool paths or mount sources parses with no
+// heap allocation; otherwise one allocation per non-empty container (the join list, each id
+// map) and one per string longer than std::string's inline buffer (tests/bootstrap_test.cpp).
 #pragma once
 
 #include <algorithm>
