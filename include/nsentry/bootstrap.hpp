@@ -31,8 +31,9 @@
 // Contract: parent-side; thread-safe (no shared state); read() makes only read(2) calls through
 // sys::calls, and reads exactly one message, nothing past it. parse() builds error text only
 // when it fails: a message without NS_PATHS, maps, tool paths or mount sources parses with no
-// heap allocation; otherwise one allocation per non-empty container (the join list, each id
-// map) and one per string longer than std::string's inline buffer (tests/bootstrap_test.cpp).
+// heap allocation, and so does one whose id maps have at most 4 ranges each (id_map keeps them
+// in place); otherwise one allocation for the join list, one per id map over 4 ranges, and one
+// per string longer than std::string's inline buffer (tests/bootstrap_test.cpp).
 #pragma once
 
 #include <algorithm>

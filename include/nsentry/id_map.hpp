@@ -6,8 +6,10 @@
 // Contract: pure data, no syscalls; parse/format allocate (parent side only).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,77 @@ struct id_range {
   bool operator==(const id_range&) const = default;
 };
 
+namespace detail {
+
+// An id map's ranges: up to `inline_ranges` in place (a runc map has one or a few, so parsing
+// one allocates nothing), more on the heap. Invariant: size_ > inline_ranges exactly when
+// heap_ holds all the ranges.
+class id_range_store {
+ public:
+  static constexpr std::size_t inline_ranges = 4;
+
+  id_range_store() = default;
+  id_range_store(const id_range_store&) = default;
+  id_range_store& operator=(const id_range_store&) = default;
+  id_range_store(id_range_store&& o) noexcept
+      : size_(o.size_), heap_(std::move(o.heap_)) {
+    std::copy(o.inline_, o.inline_ + inline_ranges, inline_);
+    o.size_ = 0;
+  }
+  id_range_store& operator=(id_range_store&& o) noexcept {
+    if (this != &o) {
+      size_ = o.size_;
+      std::copy(o.inline_, o.inline_ + inline_ranges, inline_);
+      heap_ = std::move(o.heap_);
+      o.size_ = 0;
+    }
+    return *this;
+  }
+  explicit id_range_store(std::vector<id_range>&& v) {
+    if (v.size() <= inline_ranges) {
+      std::copy(v.begin(), v.end(), inline_);
+      size_ = v.size();
+    } else {
+      size_ = v.size();
+      heap_ = std::move(v);
+    }
+  }
+
+  void reserve(std::size_t n) {
+    if (n > inline_ranges) heap_.reserve(n);
+  }
+  void push_back(const id_range& r) {
+    if (size_ < inline_ranges) {
+      inline_[size_] = r;
+    } else {
+      if (size_ == inline_ranges) {
+        heap_.reserve(2 * inline_ranges);
+        heap_.assign(inline_, inline_ + inline_ranges);
+      }
+      heap_.push_back(r);
+    }
+    ++size_;
+  }
+
+  const id_range* data() const noexcept { return size_ <= inline_ranges ? inline_ : heap_.data(); }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const id_range& operator[](std::size_t i) const noexcept { return data()[i]; }
+  const id_range* begin() const noexcept { return data(); }
+  const id_range* end() const noexcept { return data() + size_; }
+
+  bool operator==(const id_range_store& o) const noexcept {
+    return size_ == o.size_ && std::equal(begin(), end(), o.begin());
+  }
+
+ private:
+  std::size_t size_ = 0;
+  id_range inline_[inline_ranges]{};
+  std::vector<id_range> heap_;
+};
+
+}  // namespace detail
+
 class id_map {
  public:
   static constexpr std::size_t max_ranges = 340;      // UID_GID_MAP_MAX_EXTENTS
@@ -34,7 +107,7 @@ class id_map {
   static result<id_map> from_ranges(std::vector<id_range> ranges,
                                     nsentry::step which = step::id_map) {
     id_map m;
-    m.ranges_ = std::move(ranges);
+    m.ranges_ = detail::id_range_store(std::move(ranges));
     NSENTRY_TRY(m.validate(which));
     return m;
   }
@@ -45,10 +118,11 @@ class id_map {
     if (text.size() > max_text_bytes)
       return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
-    // Ranges go to a small buffer first, so that a usual map (a few lines) costs one exact
-    // allocation; error text is built only on the failure paths.
-    constexpr std::size_t inline_ranges = 16;
-    std::uint32_t local[3 * inline_ranges];  // inside, outside, count per range; not zeroed
+    // Ranges go to a local buffer first, so that a map of up to 4 lines (the usual) allocates
+    // nothing and one of up to 16 allocates once, exactly; error text is built only on the
+    // failure paths.
+    constexpr std::size_t local_ranges = 16;
+    std::uint32_t local[3 * local_ranges];  // inside, outside, count per range; not zeroed
     std::size_t n = 0;
     id_map m;
     const char* p = text.data();
@@ -101,15 +175,15 @@ class id_map {
                    "trailing text \"" +
                        std::string(line().substr(static_cast<std::size_t>(p - line_begin))) + "\"");
       if (p != end) ++p;  // the '\n'
-      if (n < inline_ranges) {
+      if (n < local_ranges) {
         std::memcpy(local + 3 * n, r, sizeof r);
       } else {
-        if (n == inline_ranges) m.take(local, n, 2 * inline_ranges);
+        if (n == local_ranges) m.take(local, n, 2 * local_ranges);
         m.ranges_.push_back({r[0], r[1], r[2]});
       }
       ++n;
     }
-    if (n <= inline_ranges) m.take(local, n, n);
+    if (n <= local_ranges) m.take(local, n, n);
     NSENTRY_TRY(m.validate(which));
     return m;
   }
@@ -162,7 +236,8 @@ class id_map {
     return success();
   }
 
-  const std::vector<id_range>& ranges() const noexcept { return ranges_; }
+  // A view of the ranges, valid while the map is neither modified nor destroyed.
+  std::span<const id_range> ranges() const noexcept { return {ranges_.data(), ranges_.size()}; }
   bool empty() const noexcept { return ranges_.empty(); }
   std::size_t size() const noexcept { return ranges_.size(); }
   bool operator==(const id_map&) const = default;
@@ -198,7 +273,7 @@ class id_map {
     return bad(which, "line " + std::to_string(line) + ": " + detail);
   }
 
-  std::vector<id_range> ranges_;
+  detail::id_range_store ranges_;
 };
 
 }  // namespace nsentry::inline v0
