@@ -11,10 +11,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/alloc_counter.hpp"
 #include "tests/captures.hpp"
 
 using namespace nsentry;
@@ -111,6 +113,49 @@ TEST_CASE("every runc 1.1.5 capture decodes to what its .json says, and re-encod
       REQUIRE_OK(e);
       CHECK(e.value() == c.bytes);
     }
+  }
+}
+
+// Heap allocations made by one parse of `msg`, the result's destruction included.
+static long allocations_of_parse(std::span<const std::byte> msg, runc_protocol proto) {
+  bool ok = false;
+  const long before = allocations.load();
+  {
+    auto p = bootstrap::parse(msg, proto);
+    ok = p.has_value();
+  }
+  const long n = allocations.load() - before;
+  REQUIRE(ok);
+  return n;
+}
+
+TEST_CASE("parse allocates nothing for a message without paths, and little otherwise") {
+  const std::size_t inline_chars = std::string().capacity();  // the small-string buffer
+  for (const auto& c : captures::all()) {
+    CAPTURE(c.name);
+    const long n = allocations_of_parse(c.bytes, runc_protocol::v1_1);
+    const plan p = bootstrap::parse(c.bytes, runc_protocol::v1_1).value();
+    // At most one allocation for the join list, one per id map too long to be kept in place,
+    // and one per string too long to be kept inline; no error-context strings, no regrowth.
+    const std::size_t inline_ranges = detail::id_range_store::inline_ranges;
+    long bound = 0;
+    if (!p.join.empty()) bound += 1;
+    for (const auto& j : p.join) bound += j.path.size() > inline_chars ? 1 : 0;
+    bound += p.uid_map.size() > inline_ranges ? 1 : 0;
+    bound += p.gid_map.size() > inline_ranges ? 1 : 0;
+    for (const auto* t : {&p.uidmap_tool, &p.gidmap_tool})
+      bound += *t && (*t)->size() > inline_chars ? 1 : 0;
+    CHECK(n <= bound);
+    if (p.join.empty() && !p.uidmap_tool && !p.gidmap_tool) CHECK(n == 0);
+  }
+  // By name, so the zero above is not vacuous: no paths (a_default, f*), and maps of one or three
+  // ranges without tool paths (a2_all_ns, b_userns, c_multimap).
+  for (const char* name : {"a_default.bin", "f_oom500.bin", "f2_oom_neg.bin", "f3_oom_zero.bin",
+                           "a2_all_ns.bin", "b_userns.bin", "c_multimap.bin"}) {
+    CAPTURE(name);
+    auto m = captures::read_bytes(captures::dir / name);
+    CHECK(allocations_of_parse(m, runc_protocol::v1_1) == 0);
+    CHECK(allocations_of_parse(m, runc_protocol::v1_2) == 0);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "nsentry/fd.hpp"
 #include "tests/testing.hpp"
@@ -156,4 +157,37 @@ TEST_CASE("the kernel agrees: what id_map refuses the kernel refuses, what it ac
   for (int i = 0; i < 340; ++i) max_lines += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
   CHECK(id_map::parse(max_lines, step::uid_map).has_value());
   CHECK(kernel_verdict(max_lines) == 0);
+}
+
+TEST_CASE("ranges kept in place (up to 4) and on the heap (more): copy, move, compare") {
+  for (std::size_t n : {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{17}, std::size_t{40}}) {
+    CAPTURE(n);
+    std::string text;
+    for (std::size_t i = 0; i < n; ++i)
+      text += std::to_string(i * 10) + " " + std::to_string(1000 + i * 10) + " 10\n";
+    auto parsed = id_map::parse(text);
+    REQUIRE(parsed.has_value());
+    const id_map m = parsed.value();
+    REQUIRE(m.size() == n);
+    CHECK(m.ranges()[n - 1] == id_range{static_cast<std::uint32_t>((n - 1) * 10),
+                                        static_cast<std::uint32_t>(1000 + (n - 1) * 10), 10});
+    CHECK(m.format() == text);
+    std::vector<id_range> v(m.ranges().begin(), m.ranges().end());
+    auto built = id_map::from_ranges(v);
+    REQUIRE(built.has_value());
+    CHECK(built.value() == m);
+    id_map copy = m;
+    CHECK(copy == m);
+    id_map moved = std::move(copy);
+    CHECK(moved == m);
+    CHECK(copy.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty and usable
+    CHECK(copy.ranges().empty());
+    copy = moved;
+    CHECK(copy == m);
+    id_map assigned;
+    assigned = std::move(moved);
+    CHECK(assigned == m);
+    CHECK(moved.empty());  // NOLINT(bugprone-use-after-move)
+    CHECK_FALSE(assigned == id_map{});
+  }
 }

@@ -28,8 +28,12 @@
 // Attribute 27290 changed meaning: MOUNT_SOURCES in runc 1.1, TIMENSOFFSET in runc >= 1.2.
 // Hence runc_protocol, defaulting to v1_2.
 //
-// Contract: parent-side (allocates); thread-safe (no shared state); read() makes only read(2)
-// calls through sys::calls, and reads exactly one message, nothing past it.
+// Contract: parent-side; thread-safe (no shared state); read() makes only read(2) calls through
+// sys::calls, and reads exactly one message, nothing past it. parse() builds error text only
+// when it fails: a message without NS_PATHS, maps, tool paths or mount sources parses with no
+// heap allocation, and so does one whose id maps have at most 4 ranges each (id_map keeps them
+// in place); otherwise one allocation for the join list, one per id map over 4 ranges, and one
+// per string longer than std::string's inline buffer (tests/bootstrap_test.cpp).
 #pragma once
 
 #include <algorithm>
@@ -109,6 +113,18 @@ inline std::uint32_t load32(const std::byte* p) noexcept {
   return v;
 }
 
+// How many times `c` occurs in `s` (memchr, not a byte loop: the counts size reservations).
+inline std::size_t count_of(std::string_view s, char c) noexcept {
+  std::size_t n = 0;
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (const void* hit = std::memchr(p, c, static_cast<std::size_t>(end - p))) {
+    ++n;
+    p = static_cast<const char*>(hit) + 1;
+  }
+  return n;
+}
+
 // Decimal with optional '-', no '+', no spaces: what Go's strconv.Itoa writes.
 template <class Int>
 bool parse_decimal(std::string_view s, Int& out) noexcept {
@@ -149,6 +165,7 @@ struct attribute_view {
 inline result<std::vector<ns_join>> parse_ns_paths(const attribute_view& a) {
   NSENTRY_TRY(auto text, a.string());
   std::vector<ns_join> out;
+  out.reserve(count_of(text, ',') + 1);
   ns_set seen;
   for (;;) {
     auto comma = text.find(',');
@@ -202,6 +219,7 @@ inline result<std::vector<std::string>> parse_mount_sources(const attribute_view
   if (!body.empty() && body.back() != '\0')
     return malformed(a.where() + "MOUNT_SOURCES does not end in an empty entry");
   std::vector<std::string> out;
+  out.reserve(count_of(body, '\0'));
   while (!body.empty()) {
     auto nul = body.find('\0');
     out.emplace_back(body.substr(0, nul));
@@ -251,22 +269,23 @@ inline result<plan> parse(std::span<const std::byte> msg,
                           runc_protocol protocol = runc_protocol::v1_2,
                           std::size_t max_size = default_max_size) {
   using detail::malformed;
-  const std::string hdr = "header at offset 0: ";
+  // Error text is built only on the failure paths: the success path makes no strings at all.
+  const auto hdr = [] { return std::string("header at offset 0: "); };
   if (msg.size() < header_size)
-    return malformed(hdr + "message is " + std::to_string(msg.size()) +
+    return malformed(hdr() + "message is " + std::to_string(msg.size()) +
                      " bytes, shorter than the 16-byte header");
   const std::uint32_t len = detail::load32(msg.data());
   if (len < header_size)
-    return malformed(hdr + "length " + std::to_string(len) + " is below the 16-byte header");
+    return malformed(hdr() + "length " + std::to_string(len) + " is below the 16-byte header");
   if (len > max_size)
-    return malformed(hdr + "length " + std::to_string(len) + " is over the limit of " +
+    return malformed(hdr() + "length " + std::to_string(len) + " is over the limit of " +
                      std::to_string(max_size) + " bytes");
   if (len > msg.size())
-    return malformed(hdr + "length " + std::to_string(len) +
+    return malformed(hdr() + "length " + std::to_string(len) +
                      " runs past the end of the message (" + std::to_string(msg.size()) +
                      " bytes)");
   if (len < msg.size())
-    return malformed(hdr + "length " + std::to_string(len) + " but " +
+    return malformed(hdr() + "length " + std::to_string(len) + " but " +
                      std::to_string(msg.size()) + " bytes given");
   if (std::uint16_t type = detail::load16(msg.data() + 4); type != init_msg)
     return malformed("header at offset 4: message type " + std::to_string(type) +
@@ -281,23 +300,23 @@ inline result<plan> parse(std::span<const std::byte> msg,
                        std::to_string(len - pos) + " bytes left, too few for an attribute header");
     const std::uint16_t nla_len = detail::load16(msg.data() + pos);
     const std::uint16_t type = detail::load16(msg.data() + pos + 2);
-    const std::string at = detail::where(type, pos);
+    const auto at = [type, pos] { return detail::where(type, pos); };
     if (nla_len < attr_header_size)
-      return malformed(at + "length " + std::to_string(nla_len) +
+      return malformed(at() + "length " + std::to_string(nla_len) +
                        " is below the 4-byte attribute header");
     if (nla_len > len - pos)
-      return malformed(at + "length " + std::to_string(nla_len) +
+      return malformed(at() + "length " + std::to_string(nla_len) +
                        " runs past the end of the message (" + std::to_string(len) + " bytes)");
     const std::size_t padded = (std::size_t{nla_len} + 3) & ~std::size_t{3};
     if (padded > len - pos)
-      return malformed(at + "padding runs past the end of the message (" + std::to_string(len) +
+      return malformed(at() + "padding runs past the end of the message (" + std::to_string(len) +
                        " bytes)");
     if (type < static_cast<std::uint16_t>(attr::clone_flags) ||
         type > static_cast<std::uint16_t>(attr::mount_sources))
-      return malformed(at + "unknown attribute type");
+      return malformed(at() + "unknown attribute type");
     std::size_t& seen = first_seen[type - static_cast<std::uint16_t>(attr::clone_flags)];
     if (seen != 0)
-      return malformed(at + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
+      return malformed(at() + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
     seen = pos;
 
     const detail::attribute_view a{type, pos, msg.subspan(pos + attr_header_size,
@@ -306,7 +325,7 @@ inline result<plan> parse(std::span<const std::byte> msg,
       case attr::clone_flags: {
         NSENTRY_TRY(auto flags, a.u32());
         auto set = ns_set::from_clone_flags(flags);
-        if (!set) return malformed(at + set.error().detail);
+        if (!set) return malformed(at() + set.error().detail);
         p.create = set.value();
         break;
       }

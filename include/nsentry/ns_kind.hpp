@@ -74,8 +74,14 @@ constexpr std::string_view name_of(ns_kind k) noexcept { return row_of(k).name; 
 constexpr int clone_flag_of(ns_kind k) noexcept { return row_of(k).clone_flag; }
 
 constexpr std::optional<ns_kind> ns_kind_from_name(std::string_view name) noexcept {
-  for (const auto& r : ns_kinds)
-    if (r.name == name) return r.kind;
+  // Sizes first, then the (3..6) characters inline: no memcmp call per row (bootstrap::parse
+  // runs this for every NS_PATHS element).
+  for (const auto& r : ns_kinds) {
+    if (r.name.size() != name.size()) continue;
+    std::size_t i = 0;
+    while (i < name.size() && r.name[i] == name[i]) ++i;
+    if (i == name.size()) return r.kind;
+  }
   return std::nullopt;
 }
 

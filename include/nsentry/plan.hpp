@@ -95,8 +95,8 @@ struct plan {
       return invalid(step::create, (joined & create).names() + " both created and joined");
     if (oom_score_adj && (*oom_score_adj < -1000 || *oom_score_adj > 1000))
       return invalid(step::oom_score_adj, std::to_string(*oom_score_adj) + " is outside -1000..1000");
-    NSENTRY_TRY(uid_map.validate(step::uid_map));
-    NSENTRY_TRY(gid_map.validate(step::gid_map));
+    // No uid_map/gid_map.validate() here: an id_map holds only validated ranges (parse() and
+    // from_ranges() are the only ways to fill one, and both validate).
     if ((!uid_map.empty() || !gid_map.empty()) && !create.contains(ns_kind::user))
       return invalid(step::uid_map, "id maps given without a new user namespace");
     for (const auto& t : time_offsets) {
