@@ -103,6 +103,7 @@ struct suite_args {
         opt.rounds = 7;
         opt.batch_ms = 12;
         opt.warmup_ms = 15;
+        opt.min_calls = 1;
       } else if (auto v = val("--json=")) {
         suite = true;
         json = v;

@@ -29,7 +29,7 @@ for a in "$@"; do
   esac
 done
 
-out=bench/results
+out=$PWD/bench/results
 raw=$out/raw
 mkdir -p "$raw"
 logs=$(mktemp -d /tmp/nsentry-bench.XXXXXX)
@@ -66,7 +66,7 @@ trap cleanup EXIT
 run() {
   local name=$1
   shift
-  echo "== $name"
+  echo "== $name ($((SECONDS - start)) s in)"
   nice -n -10 "$@" | tee "$logs/$name.txt"
 }
 run spawn_bench "$bin/bench/spawn_bench" "${suite_args[@]}" --json="$raw/spawn_bench.json"
@@ -75,7 +75,7 @@ run runc_init_bench "$bin/bench/runc_init_bench" "${suite_args[@]}" \
 # Parse per capture (bench/bootstrap_bench.cpp, a Google Benchmark program): repetitions in
 # random interleaving (Google Benchmark's own alternation); the median of the repetitions.
 reps=$([ $quick = 1 ] && echo 3 || echo 7)
-echo "== bootstrap_bench (parse + validate per capture vs getppid, $reps interleaved repetitions)"
+echo "== bootstrap_bench ($((SECONDS - start)) s in; parse + validate per capture vs getppid, $reps interleaved repetitions)"
 (cd "$PWD" && NSENTRY_CAPTURES=${NSENTRY_CAPTURES:-$PWD/../shared/testdata/runc-1.1.5} \
   nice -n -10 "$bin/bench/bootstrap_bench" --benchmark_min_time=0.05 \
   --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \

@@ -133,9 +133,16 @@ void start_target() {
   const char* a[] = {"unshare", "--net",    "--uts",        "--ipc",  "--mount", "--pid",
                      "--cgroup", "--time",  "--fork",       "--kill-child", "sleep", "3600",
                      nullptr};
-  if (::posix_spawnp(&unshare_pid, "unshare", nullptr, nullptr, const_cast<char**>(a),
-                     environ) != 0)
+  // Its stdio on /dev/null: it must not hold a pipe of whoever reads our output.
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  for (int fd : {0, 1, 2}) ::posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+  int rc = ::posix_spawnp(&unshare_pid, "unshare", &fa, nullptr, const_cast<char**>(a), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    unshare_pid = 0;
     return;
+  }
   for (int i = 0; i < 300 && target_pid == 0; ++i) {
     ::usleep(10000);
     auto path = "/proc/" + std::to_string(unshare_pid) + "/task/" + std::to_string(unshare_pid) +
@@ -454,13 +461,29 @@ void build(bench::alternating_suite& s) {
   }
 }
 
+void stop_target() {
+  if (unshare_pid > 0) {
+    ::kill(unshare_pid, SIGKILL);  // --kill-child takes the target with it
+    reap(unshare_pid);
+    unshare_pid = 0;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bench::suite_args args;
   bool suite = args.parse(argc, argv);
+  // Joining a mount namespace (and coming back) moves the cwd to its root: a relative path
+  // given here would land there.
+  if (!args.json.empty() && args.json[0] != '/')
+    if (char* cwd = ::getcwd(nullptr, 0)) {
+      args.json = std::string(cwd) + "/" + args.json;
+      std::free(cwd);
+    }
   base_rss = rss_now();
   start_target();
+  std::atexit(stop_target);
   if (!have_target()) std::fprintf(stderr, "no namespace target (needs root and unshare)\n");
   bench::alternating_suite s;
   build(s);
@@ -477,9 +500,6 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks(&rep);
     benchmark::Shutdown();
   }
-  if (unshare_pid) {
-    ::kill(unshare_pid, SIGKILL);
-    reap(unshare_pid);
-  }
+  stop_target();
   set_rss(0);
 }
