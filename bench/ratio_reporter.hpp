@@ -75,7 +75,7 @@ struct comparison {
 };
 
 struct suite_options {
-  int rounds = 15;            // batches per side, alternated
+  int rounds = 25;            // batches per side, alternated
   double batch_ms = 40;       // time budget of one batch (at least min_calls calls)
   int min_calls = 3;
   int max_calls = 20000;

@@ -4,8 +4,8 @@
 # bench/results/latest.json (median, p99 and the same-run ratio of every comparison, plus the
 # targets of issue 10) and the plots bench/results/*.png. As root, after `bash tools/setup.sh`.
 #
-#   bash bench/run.sh            ~5-10 minutes on a 2-core machine
-#   bash bench/run.sh --quick    ~2 minutes: fewer rounds, shorter batches
+#   bash bench/run.sh            ~5 minutes on a 2-core machine (25 rounds)
+#   bash bench/run.sh --quick    ~1-2 minutes: 7 rounds, shorter batches
 #   bash bench/run.sh --filter=spawn/   only the comparisons whose group/name contains it
 #
 # runc vs nsentry's init needs the runc builds of tests/runc/build-runc.sh and the busybox image
