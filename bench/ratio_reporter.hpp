@@ -158,6 +158,19 @@ class alternating_suite {
       }
   }
 
+  // After RunSpecifiedBenchmarks with `rep`: each side against its comparison's baseline.
+  void print_ratios(const ratio_reporter& rep) const {
+    std::printf("\nRatios against each comparison's baseline (same run, not alternated):\n");
+    for (const auto& c : comps_) {
+      std::string suffix =
+          "/real_time" + (c.threads > 1 ? "/threads:" + std::to_string(c.threads) : std::string());
+      std::string prefix = c.group + "/" + c.name + "/";
+      for (const auto& s : c.sides)
+        if (s.name != c.baseline)
+          rep.ratio(prefix + s.name + suffix, prefix + c.baseline + suffix, 60);
+    }
+  }
+
   void run(const suite_options& o, const std::string& filter = {}) {
     for (auto& c : comps_) {
       std::string full = c.group + "/" + c.name;

@@ -498,6 +498,7 @@ int main(int argc, char** argv) {
     s.register_with_google_benchmark();
     bench::ratio_reporter rep;
     benchmark::RunSpecifiedBenchmarks(&rep);
+  s.print_ratios(rep);
     benchmark::Shutdown();
   }
   stop_target();
