@@ -126,7 +126,8 @@ def merge(args):
     out = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count(),
-                    "machine": platform.machine()},
+                    "machine": platform.machine(),
+                    "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "quick": bool(args.quick),
         "suite_seconds": args.seconds,
         "programs": programs,
