@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/process.hpp"
 #include "bench/ratio_reporter.hpp"
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/executor.hpp"
@@ -37,6 +38,10 @@ extern char** environ;
 namespace {
 
 using namespace nsentry;
+using bench::env_or;
+using bench::reap;
+using bench::reap_ok;
+using bench::run_cmd;
 
 plan plan_of(int which) {
   plan p;
@@ -44,15 +49,6 @@ plan plan_of(int which) {
                         : ns_set{ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::pid, ns_kind::net};
   return p;
 }
-
-bool reap_ok(pid_t pid) {
-  int st;
-  while (::waitpid(pid, &st, 0) == -1)
-    if (errno != EINTR) return false;
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
-void reap(pid_t pid) { (void)reap_ok(pid); }
 
 bool floor_true() {
   char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
@@ -92,20 +88,6 @@ bool runc_init_true(const std::string& msg, const std::string& bin) {
   if (!report) return false;
   reap(report.value().stage1);
   return reap_ok(report.value().stage2);
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* e = std::getenv(name);
-  return e && *e ? e : fallback;
-}
-
-bool run_cmd(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return false;
-  return reap_ok(pid);
 }
 
 void build(bench::alternating_suite& s) {

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/process.hpp"
 #include "bench/ratio_reporter.hpp"
 #include "nsentry/child.hpp"
 #include "nsentry/create.hpp"
@@ -91,6 +92,10 @@ extern "C" long bench_clone3_run(void* args, std::size_t size, int (*fn)(void*),
 namespace {
 
 using namespace nsentry;
+using bench::env_or;
+using bench::reap;
+using bench::reap_ok;
+using bench::run_cmd;
 
 struct kind_row {
   const char* name;
@@ -105,19 +110,6 @@ constexpr kind_row kinds[] = {
     {"uts", CLONE_NEWUTS, ns_kind::uts},
 };
 constexpr std::size_t n_kinds = sizeof kinds / sizeof kinds[0];
-
-void reap(pid_t pid) {
-  int st;
-  while (::waitpid(pid, &st, 0) == -1 && errno == EINTR) {
-  }
-}
-
-bool reap_ok(pid_t pid) {
-  int st;
-  while (::waitpid(pid, &st, 0) == -1)
-    if (errno != EINTR) return false;
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
 
 // --- the namespace target and our own namespaces -------------------------------------------------
 
@@ -272,20 +264,6 @@ bool do_nsentry_spawn(bool share) {
 }
 
 // --- commands ------------------------------------------------------------------------------------
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* e = std::getenv(name);
-  return e && *e ? e : fallback;
-}
-
-bool run_cmd(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return false;
-  return reap_ok(pid);
-}
 
 bool executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
 
