@@ -35,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/process.hpp"
@@ -419,10 +420,10 @@ void build(bench::alternating_suite& s) {
            "each side a process started with posix_spawn and waited for; target 4 (<= 1.1x)"});
   }
   // Spawn methods at growing parent RSS, then small again.
-  for (std::size_t mib : {std::size_t{10}, std::size_t{256}, std::size_t{1024}, std::size_t{4096},
-                          std::size_t{10}}) {
-    static int phase = 0;
-    std::string name = "rss_" + std::to_string(mib) + "MiB" + (phase++ == 4 ? "_again" : "");
+  const std::pair<std::size_t, const char*> phases[] = {
+      {10, "rss_10MiB"},     {256, "rss_256MiB"}, {1024, "rss_1024MiB"},
+      {4096, "rss_4096MiB"}, {10, "rss_10MiB_again"}};
+  for (const auto& [mib, name] : phases) {
     bench::comparison c{"spawn", name, "posix_spawn", {}};
     c.sides = {{"posix_spawn", do_posix_spawn},
                {"fork_exec", do_fork_exec},
@@ -432,7 +433,7 @@ void build(bench::alternating_suite& s) {
 #endif
                {"nsentry_spawn_exec", [] { return do_nsentry_spawn(true); }},
                {"nsentry_spawn_exec_copy", [] { return do_nsentry_spawn(false); }}};
-    c.setup = [mib] { return set_rss(mib); };
+    c.setup = [mib = mib] { return set_rss(mib); };
     c.weight = mib >= 1024 ? 3 : 1;
     c.note = "parent ~" + std::to_string(mib) + " MiB resident (touched, MADV_NOHUGEPAGE)";
     s.add(std::move(c));
