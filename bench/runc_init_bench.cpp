@@ -1,7 +1,10 @@
-// The whole runc-init pipeline against the same plan run directly through the library, as
-// ratios measured in the same run.
+// The whole runc-init pipeline against the same plan run directly through the library, and
+// runc with nsentry's init against stock runc (its own nsexec), as ratios measured in the same
+// run.
 //
-//   bazel run -c opt //bench:runc_init_bench     (as root: it creates namespaces)
+//   bash bench/run.sh                                        the whole suite, alternated, JSON
+//   bazel-bin/bench/runc_init_bench --json=out.json [--quick]           (as root)
+//   bazel run -c opt //bench:runc_init_bench      the same under Google Benchmark
 //
 // runc_init: what runc's Go parent pays — socketpair, fork+exec of `nsentry runc-init -- CMD`
 // with the socket as fd 3, the bootstrap message written, the pid report read, stage-0,
@@ -9,9 +12,14 @@
 // run_plan: run_plan(plan, /bin/true) and wait — the executor's three processes, no exec of
 // nsentry, no message. Plans: `uts` (one cheap namespace) and runc's default set
 // (mnt uts ipc pid net, the a_default capture). floor: posix_spawn of /bin/true.
+// runc_run: `runc run` of /bin/true in a busybox bundle, the runc built with nsentry's init vs
+// stock runc 1.1 (nsexec with its self-clone), same Go parent. Needs RUNC_STOCK, RUNC_NSENTRY
+// and RUNC_BUNDLE (bench/run.sh sets them from tests/runc/build-runc.sh's output when it is
+// there); skipped with a note otherwise.
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -19,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/process.hpp"
 #include "bench/ratio_reporter.hpp"
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/executor.hpp"
@@ -29,11 +38,10 @@ extern char** environ;
 namespace {
 
 using namespace nsentry;
-
-std::string nsentry_bin() {
-  const char* e = std::getenv("NSENTRY_BIN");
-  return e ? e : "tools/nsentry";
-}
+using bench::env_or;
+using bench::reap;
+using bench::reap_ok;
+using bench::run_cmd;
 
 plan plan_of(int which) {
   plan p;
@@ -42,90 +50,102 @@ plan plan_of(int which) {
   return p;
 }
 
-void reap(pid_t pid) {
-  int st;
-  while (::waitpid(pid, &st, 0) == -1 && errno == EINTR) {
-  }
-}
-
-void BM_floor_true(benchmark::State& state) {
+bool floor_true() {
   char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
-  for (auto _ : state) {
-    pid_t pid;
-    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) != 0) {
-      state.SkipWithError("posix_spawn");
-      return;
-    }
-    reap(pid);
-  }
+  pid_t pid;
+  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) != 0) return false;
+  return reap_ok(pid);
 }
-BENCHMARK(BM_floor_true)->UseRealTime();
 
-void BM_run_plan(benchmark::State& state) {
-  plan p = plan_of(static_cast<int>(state.range(0)));
-  auto cmd = exec_spec::make({"/bin/true"});
-  for (auto _ : state) {
-    auto c = run_plan(p, cmd.value());
-    if (!c) {
-      state.SkipWithError(c.error().message().c_str());
-      return;
-    }
-    (void)c.value().wait();
-  }
+bool run_plan_true(const plan& p) {
+  static exec_spec cmd = exec_spec::make({"/bin/true"}).value();
+  auto c = run_plan(p, cmd);
+  if (!c) return false;
+  auto st = c.value().wait();
+  return st.has_value();
 }
-BENCHMARK(BM_run_plan)->Arg(0)->Arg(1)->UseRealTime();
 
-void BM_runc_init(benchmark::State& state) {
-  auto bytes = bootstrap::encode(plan_of(static_cast<int>(state.range(0))));
-  std::string msg(reinterpret_cast<const char*>(bytes.value().data()), bytes.value().size());
-  std::string bin = nsentry_bin();
+// What runc's Go parent does around `nsentry runc-init -- /bin/true`.
+bool runc_init_true(const std::string& msg, const std::string& bin) {
   std::vector<std::string> args{bin, "runc-init", "--", "/bin/true"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::string env_init = "_LIBCONTAINER_INITPIPE=3";
+  static std::string env_init = "_LIBCONTAINER_INITPIPE=3";
   char* envp[] = {env_init.data(), nullptr};
-  for (auto _ : state) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-      state.SkipWithError("socketpair");
-      return;
-    }
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      if (::dup2(sv[1], 3) == 3) ::execve(argv[0], argv.data(), envp);
-      ::_exit(127);
-    }
-    ::close(sv[1]);
-    bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
-    auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
-    ::close(sv[0]);
-    reap(pid);
-    if (!report) {
-      state.SkipWithError(report.error().message().c_str());
-      return;
-    }
-    reap(report.value().stage1);
-    reap(report.value().stage2);
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) return false;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::dup2(sv[1], 3) == 3) ::execve(argv[0], argv.data(), envp);
+    ::_exit(127);
   }
+  ::close(sv[1]);
+  bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
+  auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
+  ::close(sv[0]);
+  reap(pid);
+  if (!report) return false;
+  reap(report.value().stage1);
+  return reap_ok(report.value().stage2);
 }
-BENCHMARK(BM_runc_init)->Arg(0)->Arg(1)->UseRealTime();
 
-void print_ratios(const bench::ratio_reporter& rep) {
-  std::printf("\nRatios measured in this run:\n");
-  for (const char* arg : {"/0/real_time", "/1/real_time"}) {
-    rep.ratio(std::string("BM_runc_init") + arg, std::string("BM_run_plan") + arg, 32);
-    rep.ratio(std::string("BM_runc_init") + arg, "BM_floor_true/real_time", 32);
-    rep.ratio(std::string("BM_run_plan") + arg, "BM_floor_true/real_time", 32);
+void build(bench::alternating_suite& s) {
+  std::string bin = env_or("NSENTRY_BIN", "tools/nsentry");
+  for (int which : {0, 1}) {
+    auto bytes = bootstrap::encode(plan_of(which));
+    std::string msg(reinterpret_cast<const char*>(bytes.value().data()), bytes.value().size());
+    plan p = plan_of(which);
+    s.add({"runc_init", which == 0 ? "uts" : "default_mnt_uts_ipc_pid_net", "run_plan",
+           {{"run_plan", [p] { return run_plan_true(p); }},
+            {"runc_init", [msg, bin] { return runc_init_true(msg, bin); }},
+            {"posix_spawn_true", floor_true}},
+           [bin] { return ::access(bin.c_str(), X_OK) == 0; }, 1, 2,
+           "runc_init: fork+exec of nsentry runc-init, message, three stages, exec /bin/true"});
   }
+  // runc run of /bin/true: nsentry's init vs runc's own nsexec, same Go parent.
+  std::string stock = env_or("RUNC_STOCK", ""), ours = env_or("RUNC_NSENTRY", ""),
+              bundle = env_or("RUNC_BUNDLE", ""), root = env_or("RUNC_STATE", "/run/nsentry-bench-runc");
+  static int counter = 0;
+  auto run = [bundle, root](const std::string& runc, const char* tag) {
+    return [runc, bundle, root, tag] {
+      std::string id = std::string("bench-") + tag + "-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(counter++);
+      return run_cmd({runc, "--root", root + "-" + tag, "run", "--bundle", bundle, id});
+    };
+  };
+  bool have = !stock.empty() && !ours.empty() && !bundle.empty();
+  s.add({"runc", "run_bin_true", "stock_runc_nsexec",
+         {{"stock_runc_nsexec", run(stock, "stock")}, {"nsentry_runc_init", run(ours, "nsentry")}},
+         [have, stock, ours] {
+           return have && ::access(stock.c_str(), X_OK) == 0 && ::access(ours.c_str(), X_OK) == 0;
+         },
+         1, 6,
+         have ? "runc run of /bin/true in a busybox bundle, runc 1.1 built with nsentry's init vs "
+                "stock (tests/runc/build-runc.sh); target 5 (<= 0.7x)"
+              : "no runc build (RUNC_STOCK/RUNC_NSENTRY/RUNC_BUNDLE unset: run "
+                "tests/runc/build-runc.sh and integration.sh first)"});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::suite_args args;
+  bool suite = args.parse(argc, argv);
+  bench::alternating_suite s;
+  build(s);
+  if (suite) {
+    s.run(args.opt, args.filter);
+    if (!args.json.empty() && !s.write_json(args.json, "runc_init_bench")) {
+      std::perror(args.json.c_str());
+      return 1;
+    }
+    return 0;
+  }
   benchmark::Initialize(&argc, argv);
+  s.register_with_google_benchmark();
   bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  print_ratios(rep);
+  s.print_ratios(rep);
   benchmark::Shutdown();
 }

@@ -25,6 +25,7 @@ PACKAGES=(
   cmake pkg-config                   # the consumer packaging (CMakeLists.txt, nsentry.pc)
   uidmap util-linux passwd iproute2  # newuidmap/newgidmap, nsenter/unshare, useradd, ip
   runc                               # reference runtime for comparison
+  python3-matplotlib                 # bench/plot.py: the benchmark plots
 )
 
 logs=$(mktemp -d /tmp/nsentry-setup.XXXXXX)
