@@ -399,11 +399,25 @@ void build(bench::alternating_suite& s) {
                return ::setns(target_fd[net], CLONE_NEWNET) == 0 &&
                       ::setns(home_fd[net], CLONE_NEWNET) == 0;
              }},
+            {"nsentry_ns_home",
+             [] {
+               // The reusable-fd entry: this thread's own namespace opened once (ns_home), the
+               // target's file held by the caller; each visit is one setns in and one out.
+               thread_local auto home = ns_home::open(ns_set::of<net_ns>());
+               thread_local auto held = [] {
+                 opened_namespaces o;
+                 (void)o.add_fd(ns_kind::net, target_fd[3]);
+                 return o;
+               }();
+               if (!home) return false;
+               auto g = home.value().enter(held);
+               return g.has_value();
+             }},
             {"nsentry_enter_scoped", [] {
                auto g = enter_scoped<net_ns>(target_pid);
                return g.has_value();  // the guard restores on the way out (timed)
              }}},
-           have_target, threads, 1, "enter + restore; target 2 (<= 1.1x)"});
+           have_target, threads, 1, "enter + restore; target 2 (<= 1.1x): ns_home"});
   }
   // The whole process: nsentry enter vs nsenter vs the C floor.
   {
