@@ -168,9 +168,10 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     return nsentry_error(errc::invalid_argument, step::enter, "namespace kinds need a target pid");
   if (by_pid.empty() && files.kinds().empty() && !req.all)  // --all may find none: nsenter -a
     return nsentry_error(errc::invalid_argument, step::enter, "no namespace to enter");
-  NSENTRY_TRY(check_thread_rules(by_pid | files.kinds()));
+  NSENTRY_TRY(check_thread_rules(files.kinds()));
   NSENTRY_TRY(auto target, pid_target::open(req.target, by_pid));
   if (target.pidfd() < 0) {
+    NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
   }
   unique_fd self(open_self_ns_dir());
@@ -187,8 +188,12 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
   prog.final_step = step::none;  // the exec below is traced here, not by the sequence
   auto nothing = []() noexcept { return failure{}; };
   auto f = child_side::run_entry(prog, nothing);
-  if (f.failed() && f.step == step::setns && f.err == EINVAL && f.kind == no_kind) {
-    // No pidfd in setns on this kernel (< 5.8); nothing was joined yet: the per-file way.
+  if (f.failed() && f.step == step::setns && (f.err == EINVAL || f.err == EUSERS) &&
+      f.kind == no_kind) {
+    // setns(pidfd) changed nothing. A multi-threaded caller asking for user/time is refused;
+    // otherwise the per-file way, which also leaves out a user namespace we already share
+    // (and serves kernels < 5.8, which take no pidfd in setns).
+    NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
     prog.join_pidfd = -1;
     prog.join_pid_kinds = {};

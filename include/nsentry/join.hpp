@@ -202,12 +202,17 @@ class pid_target {
     auto pfd = pidfd::open(pid);
     if (!pfd && pfd.error() != std::errc::function_not_supported) return std::move(pfd).error();
     if (pfd) t.pidfd_ = std::move(pfd).value();
-    if (kinds.contains(ns_kind::user)) {
-      NSENTRY_TRY(auto same, shares_namespace(pid, ns_kind::user));
-      if (same) kinds.erase(ns_kind::user);
-    }
     t.kinds_ = kinds;
     return t;
+  }
+
+  // Leaves out a user namespace we already share with the target (the kernel refuses to
+  // "enter" it: EINVAL). True when it did. Two stats: only when that question comes up.
+  result<bool> leave_out_shared_user() {
+    if (!kinds_.contains(ns_kind::user)) return false;
+    NSENTRY_TRY(auto same, shares_namespace(pid_, ns_kind::user));
+    if (same) kinds_.erase(ns_kind::user);
+    return same;
   }
 
   ns_set kinds() const noexcept { return kinds_; }
@@ -241,17 +246,29 @@ class pid_target {
 };
 
 // Joins `kinds` of process `pid` (the user namespace is left out when we already share it).
+//
+// The fast path is pidfd_open + one setns(pidfd, flags) and nothing else. That call commits all
+// or nothing, so its EINVAL/EUSERS is examined only afterwards, with nothing changed: user or
+// time asked of a multi-threaded caller (errc::multi_threaded), a user namespace we already
+// share (left out, one more try), or a kernel without pidfd in setns (< 5.8: the per-file way).
 inline result<void> join_pid(pid_t pid, ns_set kinds) {
   if (kinds.empty()) return success();
-  NSENTRY_TRY(check_thread_rules(kinds));
   NSENTRY_TRY(auto t, pid_target::open(pid, kinds));
-  if (t.kinds().empty()) return success();
   if (t.pidfd() >= 0) {
     auto f = child_side::join_pidfd(t.pidfd(), t.kinds());
     if (!f.failed()) return success();
-    // EINVAL from setns: this kernel takes no pidfd there (< 5.8). Nothing was joined (the
-    // call commits all or nothing), so the per-file way is safe to take.
-    if (f.step != step::setns || f.err != EINVAL) return t.to_error(f);
+    if (f.step != step::setns || (f.err != EINVAL && f.err != EUSERS)) return t.to_error(f);
+    NSENTRY_TRY(check_thread_rules(t.kinds()));
+    NSENTRY_TRY(auto left_out, t.leave_out_shared_user());
+    if (left_out) {
+      if (t.kinds().empty()) return success();
+      f = child_side::join_pidfd(t.pidfd(), t.kinds());
+      if (!f.failed()) return success();
+      if (f.step != step::setns || f.err != EINVAL) return t.to_error(f);
+    }
+  } else {
+    NSENTRY_TRY(check_thread_rules(t.kinds()));
+    NSENTRY_TRY(t.leave_out_shared_user());
   }
   opened_namespaces files;
   NSENTRY_TRY(t.open_files_into(files));
