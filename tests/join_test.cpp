@@ -235,9 +235,10 @@ TEST_CASE("join errors name the step, kind, path or pid; nothing leaks; thread s
 
     auto wrong = join_paths(std::vector<ns_join>{{ns_kind::net, "/etc/passwd"}});
     EXPECT_C(!wrong);
-    EXPECT_C(wrong.error() == std::errc::invalid_argument);
+    EXPECT_C(wrong.error() == std::errc::invalid_argument);  // refused before any setns
     EXPECT_C(wrong.error().message() ==
-             "join: setns(net) on /etc/passwd: Invalid argument");
+             "join: setns(net) on /etc/passwd: Invalid argument (open: not a namespace file: "
+             "invalid argument)");
 
     auto nopid = join_pid(999999999, ns_set{ns_kind::net});
     EXPECT_C(!nopid);

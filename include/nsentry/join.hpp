@@ -20,6 +20,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <array>
 #include <span>
@@ -63,7 +64,12 @@ inline result<void> check_thread_rules(ns_set kinds, nsentry::step s = step::joi
   return success();
 }
 
-// Owned namespace files, opened (all of them) before any is joined.
+// The f_type of namespace files (fstatfs), NSFS_MAGIC in <linux/magic.h>.
+inline constexpr unsigned long nsfs_magic = 0x6e736673;
+
+// Owned namespace files, opened (all of them) before any is joined; each must be an nsfs file
+// (a /proc/*/ns/* entry or a bind mount of one), else EINVAL for setns of that kind and path
+// (what the kernel would say) caused by errc::invalid_argument "not a namespace file".
 class opened_namespaces {
  public:
   // Opens and identifies each path; errors name the kind and path. Kinds must be distinct.
@@ -83,8 +89,10 @@ class opened_namespaces {
     return adopt(k, unique_fd(d), {});
   }
 
+  // O_NONBLOCK: a FIFO (or any file whose open can block) given by mistake is refused below
+  // instead of hanging the caller; namespace files ignore the flag.
   result<void> add(ns_kind k, const std::string& path) {
-    auto fd = open_file(path, O_RDONLY);
+    auto fd = open_file(path, O_RDONLY | O_NONBLOCK);
     if (!fd) return with_kind(std::move(fd).error(), k);
     return adopt(k, std::move(fd).value(), path);
   }
@@ -133,6 +141,20 @@ class opened_namespaces {
   result<void> adopt(ns_kind k, unique_fd fd, std::string path) {
     if (kinds().contains(k))
       return with_kind(nsentry_error(errc::invalid_argument, step::join, "kind given twice"), k);
+    // Only nsfs files can be joined: anything else is refused before any setns, naming it.
+    struct statfs sfs {};
+    if (sys::calls.fstatfs(fd.get(), &sfs) == -1)
+      return with_kind(posix_error(step::fstat, path), k);
+    if (static_cast<unsigned long>(sfs.f_type) != nsfs_magic) {
+      // What setns would say (EINVAL, as runc and nsenter report it), said before any setns,
+      // with the reason as the cause: "join: setns(net) on /tmp/f: Invalid argument (open: not
+      // a namespace file: invalid argument)".
+      error e = posix_error(step::setns, path, EINVAL);
+      e.context = "join";
+      e.cause = std::make_shared<const error>(
+          nsentry_error(errc::invalid_argument, step::open, "not a namespace file"));
+      return with_kind(std::move(e), k);
+    }
     struct stat st {};
     if (sys::calls.fstat(fd.get(), &st) == -1) return with_kind(posix_error(step::fstat, path), k);
     fds_[count_++] = ns_fd{k, fd.get(), st.st_dev, st.st_ino};

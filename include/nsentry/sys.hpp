@@ -24,6 +24,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -116,6 +117,7 @@ struct table {
   int (*poll)(struct pollfd* fds, nfds_t n, int timeout_ms);
   ssize_t (*sendmsg)(int fd, const struct msghdr* msg, int flags);
   ssize_t (*recvmsg)(int fd, struct msghdr* msg, int flags);
+  int (*fstatfs)(int fd, struct statfs* st);
 };
 
 namespace detail {
@@ -185,6 +187,7 @@ inline int real_fchdir(int fd) { return ::fchdir(fd); }
 inline int real_poll(struct pollfd* f, nfds_t n, int t) { return ::poll(f, n, t); }
 inline ssize_t real_sendmsg(int fd, const struct msghdr* m, int f) { return ::sendmsg(fd, m, f); }
 inline ssize_t real_recvmsg(int fd, struct msghdr* m, int f) { return ::recvmsg(fd, m, f); }
+inline int real_fstatfs(int fd, struct statfs* st) { return ::fstatfs(fd, st); }
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -200,7 +203,7 @@ inline constexpr table real_calls{
     detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
     detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
     detail::real_fchdir,     detail::real_poll,      detail::real_sendmsg,
-    detail::real_recvmsg,
+    detail::real_recvmsg,   detail::real_fstatfs,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.
