@@ -75,3 +75,31 @@ TEST_CASE("a FIFO or regular file as a join path is refused before any setns, na
   CHECK(r.out.find(fifo) != std::string::npos);
   CHECK(r.out.find("not a namespace file") != std::string::npos);
 }
+
+// --- defect 14: a chdir failure names the working directory --------------------------------
+
+TEST_CASE("a workdir that cannot be entered is named by the error, not the command or pid") {
+  const std::string wd = "/nonexistent-nsentry-wd";
+  auto cmd = exec_spec::make({"/bin/true"}, std::nullopt, wd);
+  REQUIRE_OK(cmd);
+  {
+    auto c = spawn_exec(cmd.value());
+    CHECK_ERROR(c, std::errc::no_such_file_or_directory, step::chdir);
+    if (!c) CHECK(c.error().path == wd);
+  }
+  {
+    plan pl;
+    pl.create = ns_set::of<uts_ns>();
+    auto c = run_plan(pl, cmd.value());
+    CHECK_ERROR(c, std::errc::no_such_file_or_directory, step::chdir);
+    if (!c) CHECK(c.error().path == wd);
+  }
+  target t({"--uts", "--pid"});
+  for (const char* kinds : {"--uts", "--uts --pid"}) {
+    auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) + " " + kinds +
+                " --wd " + wd + " -- /bin/true 2>&1");
+    CAPTURE(r.out);
+    CHECK(r.status == 125);
+    CHECK(r.out.find("chdir on " + wd) != std::string::npos);
+  }
+}

@@ -129,11 +129,7 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
          return reply::ack;
        }},
   };
-  auto to_error = [&](const failure& f) {
-    error e = files.to_error(f);
-    if (e.step == step::exec) e.path = cmd.argv().front();
-    return e;
-  };
+  auto to_error = [&](const failure& f) { return cmd.name_failure(files.to_error(f)); };
   return spawn_entry(
       prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);
 }
@@ -207,7 +203,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     mark_start(prog.trace, step::exec);
     if (req.before_exec) req.before_exec();
     auto e = cmd.exec();  // returns only on failure
-    return with_path(error_from(e), cmd.argv().front());
+    return cmd.name_failure(error_from(e));
   }
   spawn_options so;
   so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
