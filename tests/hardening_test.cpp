@@ -103,3 +103,124 @@ TEST_CASE("a workdir that cannot be entered is named by the error, not the comma
     CHECK(r.out.find("chdir on " + wd) != std::string::npos);
   }
 }
+
+// --- defects 10 and 16: the uid/gid map helper ---------------------------------------------
+
+namespace {
+
+// A forked child in a new user namespace (no maps yet), held until destroyed.
+class user_ns_child {
+ public:
+  user_ns_child() {
+    int ready[2], hold[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
+    std::fflush(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(hold[1]);
+      char ok = ::unshare(CLONE_NEWUSER) == 0 ? '+' : '-';
+      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+      char b;
+      (void)::read(hold[0], &b, 1);
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    char ok = 0;
+    REQUIRE(::read(ready[0], &ok, 1) == 1);
+    ::close(ready[0]);
+    REQUIRE(ok == '+');
+  }
+  user_ns_child(const user_ns_child&) = delete;
+  ~user_ns_child() {
+    ::close(hold_);
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = 0;
+  int hold_ = -1;
+};
+
+// The direct write of a map refused (as for an unprivileged writer): the helper runs.
+int refuse_map_open(int dirfd, const char* path, int flags, mode_t mode) {
+  std::string_view p(path);
+  if ((flags & O_ACCMODE) == O_WRONLY && p.size() > 4 && p.substr(p.size() - 4) == "_map") {
+    errno = EPERM;
+    return -1;
+  }
+  return sys::real_calls.openat(dirfd, path, flags, mode);
+}
+
+// A stand-in for newuidmap/newgidmap: `tool PID inside outside count...` writing `file`.
+std::string map_tool(const temp_dir& d, const std::string& name, const std::string& file) {
+  std::string path = d.path + "/" + name;
+  {
+    std::ofstream out(path);
+    out << "#!/bin/sh\npid=$1; shift\nprintf '%s %s %s\\n' \"$@\" > /proc/$pid/" << file << "\n";
+  }
+  REQUIRE(::chmod(path.c_str(), 0755) == 0);
+  return path;
+}
+
+std::size_t occurrences(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a map helper that cannot be run is the map's error (exit 125), said once") {
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = id_map::from_ranges({{0, 100000, 10}}).value();
+  req.uidmap_tool = "/nonexistent/newuidmap";
+  sys::scoped_override o{&sys::table::openat, &refuse_map_open};
+  auto r = write_id_maps(c.pid(), req);
+  REQUIRE(!r);
+  CAPTURE(r.error().message());
+  CHECK(r.error().step == step::uid_map);
+  CHECK(r.error().path == "/nonexistent/newuidmap");
+  CHECK(exit_status_for(r.error()) == exit_runner_failed);
+  CHECK(occurrences(r.error().message(), "/nonexistent/newuidmap") == 1);
+}
+
+TEST_CASE("a map helper that exits 0 without writing the map is noticed, naming it") {
+  temp_dir d;
+  user_ns_child c;
+  id_map_request req;
+  req.uid_map = id_map::from_ranges({{0, 100000, 10}}).value();
+  req.gid_map = id_map::from_ranges({{0, 100000, 10}}).value();
+  sys::scoped_override o{&sys::table::openat, &refuse_map_open};
+  SUBCASE("uid helper does nothing") {
+    req.uidmap_tool = "/bin/true";
+    auto r = write_id_maps(c.pid(), req);
+    REQUIRE(!r);
+    CAPTURE(r.error().message());
+    CHECK(r.error() == errc::child_failed);
+    CHECK(r.error().step == step::uid_map);
+    CHECK(r.error().path == "/bin/true");
+    CHECK(exit_status_for(r.error()) == exit_runner_failed);
+  }
+  SUBCASE("uid helper writes, gid helper does nothing") {
+    req.uidmap_tool = map_tool(d, "uidtool", "uid_map");
+    req.gidmap_tool = "/bin/true";
+    auto r = write_id_maps(c.pid(), req);
+    REQUIRE(!r);
+    CAPTURE(r.error().message());
+    CHECK(r.error().step == step::gid_map);
+    CHECK(r.error().path == "/bin/true");
+  }
+  SUBCASE("both helpers write: success") {
+    req.uidmap_tool = map_tool(d, "uidtool", "uid_map");
+    req.gidmap_tool = map_tool(d, "gidtool", "gid_map");
+    CHECK_OK(write_id_maps(c.pid(), req));
+  }
+}
