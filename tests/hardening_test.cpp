@@ -224,3 +224,33 @@ TEST_CASE("a map helper that exits 0 without writing the map is noticed, naming 
     CHECK_OK(write_id_maps(c.pid(), req));
   }
 }
+
+// --- defect 2: a probe must never move the calling thread ----------------------------------
+
+TEST_CASE("a thread in its own uts namespace stays there through every probe and a join") {
+  int st = in_child([] {
+    int result = 0;
+    std::thread th([&] {
+      result = [] {
+        if (::unshare(CLONE_NEWUTS) != 0) return 1;
+        ino_t mine = ns_ino("/proc/thread-self/ns/uts");
+        reset_probe_cache();
+        for (int i = 0; i < detail::feature_count; ++i) (void)kernel_has(static_cast<feature>(i));
+        EXPECT_C(ns_ino("/proc/thread-self/ns/uts") == mine);
+        // And an nsentry call that probes on its way: run_plan.
+        plan pl;
+        pl.create = ns_set::of<net_ns>();
+        auto cmd = exec_spec::make({"/bin/true"});
+        EXPECT_C(cmd.has_value());
+        auto c = run_plan(pl, cmd.value());
+        EXPECT_C(c.has_value());
+        EXPECT_C(c.value().wait().has_value());
+        EXPECT_C(ns_ino("/proc/thread-self/ns/uts") == mine);
+        return 0;
+      }();
+    });
+    th.join();
+    return result;
+  });
+  CHECK(st == 0);
+}
