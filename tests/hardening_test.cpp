@@ -254,3 +254,51 @@ TEST_CASE("a thread in its own uts namespace stays there through every probe and
   });
   CHECK(st == 0);
 }
+
+// --- defects 1 and 8: no dumpable pre-exec process, no core from the mirror -----------------
+
+TEST_CASE("every process of the entry sequence is non-dumpable before exec") {
+  auto not_dumpable = []() noexcept -> failure {
+    if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return failure::at(step::prctl, EEXIST);
+    return {};
+  };
+  for (bool fork_for_children : {false, true}) {
+    CAPTURE(fork_for_children);
+    child_side::entry_program prog;
+    prog.create = fork_for_children ? ns_set::of<pid_ns, uts_ns>() : ns_set::of<uts_ns>();
+    prog.fork_for_children = fork_for_children;
+    auto c = spawn_entry(prog, not_dumpable, {});
+    REQUIRE_OK(c);
+    auto s = c.value().wait();
+    REQUIRE_OK(s);
+    CHECK(s.value() == exit_status{});
+  }
+}
+
+TEST_CASE("run_plan: a command killed by SIGSEGV/SIGQUIT is 128+n, with no core in its cwd") {
+  temp_dir d;
+  // Without a pid namespace the command signals itself; with one it is that namespace's init,
+  // which only a real fault (or SIGKILL from outside) kills: python3 dereferences NULL.
+  struct shape {
+    int sig;
+    bool pid_ns;
+    std::vector<std::string> argv;
+  };
+  std::vector<shape> shapes;
+  for (int sig : {SIGSEGV, SIGQUIT, SIGKILL, SIGTERM})
+    shapes.push_back({sig, false, {"/bin/sh", "-c", "kill -" + std::to_string(sig) + " $$"}});
+  shapes.push_back({SIGSEGV, true, {"/usr/bin/python3", "-c", "import ctypes; ctypes.string_at(0)"}});
+  for (const auto& sh_ : shapes) {
+    INFO("sig ", sh_.sig, " pid_ns ", sh_.pid_ns);
+    plan pl;
+    pl.create = sh_.pid_ns ? ns_set::of<pid_ns, uts_ns>() : ns_set::of<uts_ns>();
+    auto cmd = exec_spec::make(sh_.argv, std::nullopt, d.path);
+    REQUIRE_OK(cmd);
+    auto c = run_plan(pl, cmd.value());
+    REQUIRE_OK(c);
+    auto s = c.value().wait();
+    REQUIRE_OK(s);
+    CHECK(s.value().shell_status() == 128 + sh_.sig);
+    CHECK(sh("ls -A '" + d.path + "'").out.empty());
+  }
+}

@@ -146,6 +146,10 @@ struct enter_request {
   std::function<void()> before_exec;
 };
 
+// The entry sequence's default policy makes the calling process non-dumpable before its first
+// join (exec makes the command dumpable again; when a pid or time namespace makes it spawn
+// the command instead, the caller stays non-dumpable: it is in the container's namespaces).
+//
 // nsenter's job: joins in the *calling process*, then execs `cmd` — when neither pid nor time
 // was entered, it does not return on success — or, when they were, spawns `cmd` (which alone
 // sees them) and returns its exit status. A failure changes nothing it can avoid changing:
