@@ -302,3 +302,27 @@ TEST_CASE("run_plan: a command killed by SIGSEGV/SIGQUIT is 128+n, with no core 
     CHECK(sh("ls -A '" + d.path + "'").out.empty());
   }
 }
+
+// --- defect 7: the mirror holds only what it needs -----------------------------------------
+
+TEST_CASE("a pipe the caller closed reaches EOF while the command (behind a mirror) runs") {
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  plan pl;
+  pl.create = ns_set::of<pid_ns>();
+  auto cmd = exec_spec::make({"/bin/sleep", "5"});
+  REQUIRE_OK(cmd);
+  auto c = run_plan(pl, cmd.value());
+  REQUIRE_OK(c);
+  ::close(p[1]);
+  pollfd pf{p[0], POLLIN, 0};
+  int n = ::poll(&pf, 1, 2000);
+  CHECK(n == 1);
+  CHECK((pf.revents & POLLHUP) != 0);
+  ::close(p[0]);
+  CHECK(c.value().running());
+  REQUIRE_OK(c.value().kill());
+  auto s = c.value().wait();
+  REQUIRE_OK(s);
+  CHECK(s.value().signal == SIGKILL);
+}

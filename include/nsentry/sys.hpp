@@ -54,6 +54,9 @@
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U  // Linux >= 6.3 (vm.memfd_noexec); EINVAL before
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436  // Linux >= 5.9
+#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -118,6 +121,7 @@ struct table {
   ssize_t (*sendmsg)(int fd, const struct msghdr* msg, int flags);
   ssize_t (*recvmsg)(int fd, struct msghdr* msg, int flags);
   int (*fstatfs)(int fd, struct statfs* st);
+  int (*close_range)(unsigned first, unsigned last, unsigned flags);  // Linux >= 5.9
 };
 
 namespace detail {
@@ -188,6 +192,9 @@ inline int real_poll(struct pollfd* f, nfds_t n, int t) { return ::poll(f, n, t)
 inline ssize_t real_sendmsg(int fd, const struct msghdr* m, int f) { return ::sendmsg(fd, m, f); }
 inline ssize_t real_recvmsg(int fd, struct msghdr* m, int f) { return ::recvmsg(fd, m, f); }
 inline int real_fstatfs(int fd, struct statfs* st) { return ::fstatfs(fd, st); }
+inline int real_close_range(unsigned a, unsigned b, unsigned f) {
+  return static_cast<int>(::syscall(SYS_close_range, a, b, f));
+}
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -203,7 +210,7 @@ inline constexpr table real_calls{
     detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
     detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
     detail::real_fchdir,     detail::real_poll,      detail::real_sendmsg,
-    detail::real_recvmsg,   detail::real_fstatfs,
+    detail::real_recvmsg,   detail::real_fstatfs,   detail::real_close_range,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.
