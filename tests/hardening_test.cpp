@@ -326,3 +326,60 @@ TEST_CASE("a pipe the caller closed reaches EOF while the command (behind a mirr
   REQUIRE_OK(s);
   CHECK(s.value().signal == SIGKILL);
 }
+
+// --- defect 5: SIGCHLD ignored by the caller's parent --------------------------------------
+
+TEST_CASE("SIGCHLD ignored: a clear error for the lost status, the disposition untouched") {
+  int st = in_child([] {
+    ::signal(SIGCHLD, SIG_IGN);
+    auto cmd = exec_spec::make({"/bin/sh", "-c", "exit 3"});
+    EXPECT_C(cmd.has_value());
+    auto c = spawn_exec(cmd.value());
+    EXPECT_C(c.has_value());
+    auto s = c.value().wait();
+    EXPECT_C(!s);
+    EXPECT_C(s.error() == errc::sigchld_ignored);
+    EXPECT_C(s.error().message().find("SIGCHLD") != std::string::npos);
+    struct sigaction now {};
+    ::sigaction(SIGCHLD, nullptr, &now);
+    EXPECT_C(now.sa_handler == SIG_IGN);
+    return 0;
+  });
+  CHECK(st == 0);
+}
+
+TEST_CASE("SIGCHLD ignored: the map helper path still works (the map is read back)") {
+  temp_dir d;
+  auto uid_tool = map_tool(d, "uidtool", "uid_map");
+  int st = in_child([&] {
+    user_ns_child c;
+    ::signal(SIGCHLD, SIG_IGN);
+    id_map_request req;
+    req.uid_map = id_map::from_ranges({{0, 100000, 10}}).value();
+    req.uidmap_tool = uid_tool;
+    sys::scoped_override o{&sys::table::openat, &refuse_map_open};
+    auto r = write_id_maps(c.pid(), req);
+    if (!r) std::fprintf(stderr, "%s\n", r.error().message().c_str());
+    EXPECT_C(r.has_value());
+    return 0;
+  });
+  CHECK(st == 0);
+}
+
+TEST_CASE("SIGCHLD ignored: nsentry enter with a pid namespace reports the command's status") {
+  target t({"--pid"});
+  const std::string bin = nsentry_bin(), pid = std::to_string(t.pid());
+  std::fflush(nullptr);
+  pid_t c = ::fork();
+  REQUIRE(c >= 0);
+  if (c == 0) {
+    ::signal(SIGCHLD, SIG_IGN);  // what a careless parent leaves; exec keeps it
+    ::execl(bin.c_str(), "nsentry", "enter", "-t", pid.c_str(), "--pid", "--", "/bin/sh", "-c",
+            "exit 3", static_cast<char*>(nullptr));
+    ::_exit(99);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(c, &st, 0) == c);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 3);
+}

@@ -69,7 +69,9 @@ inline result<void> run_map_tool(nsentry::step which, const std::string& tool, p
   auto c = spawn_exec(cmd.value());
   if (!c) return map_tool_error(std::move(c).error(), which, tool, pid, "cannot run it");
   auto st = c.value().wait();
-  if (!st) {
+  if (!st && st.error() == errc::sigchld_ignored) {
+    // The caller ignores SIGCHLD: the helper's status is lost, the map read back decides.
+  } else if (!st) {
     return map_tool_error(std::move(st).error(), which, tool, pid, "waiting for it");
   } else if (st.value().signal) {
     return map_tool_error(nsentry_error(errc::child_failed, which), which, tool, pid,

@@ -74,6 +74,11 @@ template <child_function Final>
     send(channel, record_type::failure, failure::at(step::fork, errno));
     ::_exit(exit_runner_failed);
   }
+  // We wait for the grandchild: SIGCHLD ignored (inherited from the caller) would have the
+  // kernel reap it and lose its status. Default (the command starts with it default too).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sys::calls.sigaction(SIGCHLD, &dfl, nullptr);
   const std::uint64_t t0 = tr ? trace_now() : 0;
   sys::clone_args args;
   args.exit_signal = SIGCHLD;
