@@ -383,3 +383,58 @@ TEST_CASE("SIGCHLD ignored: nsentry enter with a pid namespace reports the comma
   CHECK(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 3);
 }
+
+// --- defect 3: host supplementary groups do not survive joining a user namespace -----------
+
+namespace {
+// A process in a new user namespace mapping every id to itself (setgroups allowed).
+struct identity_user_target {
+  target t{{"--user", "--uts"}};
+  identity_user_target() {
+    auto proc = "/proc/" + std::to_string(t.pid()) + "/";
+    REQUIRE_OK(write_file(proc + "uid_map", "0 0 4294967295"));
+    REQUIRE_OK(write_file(proc + "gid_map", "0 0 4294967295"));
+  }
+};
+}  // namespace
+
+TEST_CASE("joining a user namespace drops the supplementary groups (enter, run_plan)") {
+  identity_user_target ut;
+  const std::string pid = std::to_string(ut.t.pid());
+  auto r = sh("setpriv --groups 4,27 " + nsentry_bin() + " enter -t " + pid +
+              " --user -- grep Groups: /proc/self/status 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("Groups:", 0) == 0);
+  CHECK(r.out.find_first_of("0123456789") == std::string::npos);
+  temp_dir d;
+  int st = in_child([&] {
+    gid_t groups[] = {4, 27};
+    EXPECT_C(::setgroups(2, groups) == 0);
+    plan pl;
+    pl.join.push_back({ns_kind::user, "/proc/" + pid + "/ns/user"});
+    pl.join.push_back({ns_kind::uts, "/proc/" + pid + "/ns/uts"});
+    auto cmd = exec_spec::make({"/bin/sh", "-c", "grep Groups: /proc/self/status > out"},
+                               std::nullopt, d.path);
+    EXPECT_C(cmd.has_value());
+    auto c = run_plan(pl, cmd.value());
+    EXPECT_C(c.has_value());
+    auto s = c.value().wait();
+    EXPECT_C(s.has_value() && s.value().success());
+    return 0;
+  });
+  CHECK(st == 0);
+  auto out = slurp(d.path + "/out");
+  CAPTURE(out);
+  CHECK(out.rfind("Groups:", 0) == 0);
+  CHECK(out.find_first_of("0123456789") == std::string::npos);
+}
+
+TEST_CASE("joining a user namespace whose setgroups is denied fails clearly") {
+  target t({"--user", "--map-root-user"});
+  auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) +
+              " --user -- /bin/true 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 125);
+  CHECK(r.out.find("setgroups") != std::string::npos);
+}

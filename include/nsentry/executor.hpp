@@ -114,6 +114,7 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
   prog.want_time_offsets = !p.time_offsets.empty();
   prog.fork_for_children = needs_fork(p.create | files.kinds());
   prog.drop_groups = p.drop_groups();
+  prog.policy.drop_groups_on_user_join = true;
   if (p.oom_score_adj) set_oom(prog, *p.oom_score_adj);
 
   id_map_request maps{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool};
@@ -178,6 +179,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
 
   child_side::entry_program prog;
   prog.self_ns_dir = self.get();
+  prog.policy.drop_groups_on_user_join = true;
   if (target.pidfd() >= 0) {
     prog.join_pidfd = target.pidfd();
     prog.join_pid_kinds = target.kinds();

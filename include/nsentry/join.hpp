@@ -11,7 +11,9 @@
 // per-file algorithm on /proc/<pid>/ns/*, with the pidfd checked after the opens.
 //
 // Contracts:
-//  - They change the calling *thread* (and, joining user: its credentials, root inside).
+//  - They change the calling *thread* (and, joining user: its credentials, root inside, with
+//    no supplementary groups — nsenter's rule; a user namespace that denies setgroups is a
+//    step::setgroups error).
 //    Joining user or time needs a single-threaded caller: asked of a multi-threaded one they
 //    fail up front with errc::multi_threaded and change nothing. mnt and user unshare the
 //    thread's fs_struct first.
@@ -120,7 +122,7 @@ class opened_namespaces {
       if (!self) return posix_error(step::open, "/proc/thread-self/ns");
       self_ns_dir = self.get();
     }
-    return to_result(child_side::join_fds(fds(), self_ns_dir));
+    return to_result(child_side::join_fds(fds(), self_ns_dir, nullptr, /*drop_groups=*/true));
   }
 
   // The error a child-side failure of these files stands for: "join: setns(net) on PATH: ...".
@@ -128,7 +130,7 @@ class opened_namespaces {
     error e = error_from(f);
     if (e.kind && e.path.empty()) e.path = path_of(*e.kind);
     if (e.step == step::setns || e.step == step::verify || e.step == step::setresuid ||
-        e.step == step::setresgid)
+        e.step == step::setresgid || e.step == step::setgroups)
       e.context = "join";
     return e;
   }
@@ -269,7 +271,7 @@ inline result<void> join_pid(pid_t pid, ns_set kinds) {
   NSENTRY_TRY(auto t, pid_target::open(pid, kinds));
   if (t.kinds().empty()) return success();
   if (t.pidfd() >= 0) {
-    auto f = child_side::join_pidfd(t.pidfd(), t.kinds());
+    auto f = child_side::join_pidfd(t.pidfd(), t.kinds(), /*drop_groups=*/true);
     if (!f.failed()) return success();
     // EINVAL from setns: this kernel takes no pidfd there (< 5.8). Nothing was joined (the
     // call commits all or nothing), so the per-file way is safe to take.

@@ -43,6 +43,11 @@ struct entry_policy {
   // must not be ptrace-able or dump core there (CVE-2016-9962). runc sets its own rule
   // (non-dumpable when namespaces are joined by path).
   bool nondumpable = true;
+  // Joining a user namespace (by pidfd or file): setgroups(0, NULL) between setresgid and
+  // setresuid, as nsenter does; a refusal is a failure (step::setgroups). run_plan and
+  // enter_and_exec set it; runc's stage-1 keeps runc's rule (its stage-2 drops the groups when
+  // the plan says so: drop_groups below).
+  bool drop_groups_on_user_join = false;
 };
 
 struct entry_program {
@@ -118,11 +123,16 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
     if (auto f = set_dumpable(false); f.failed()) return f;
   if (p.join_pidfd >= 0)
     if (auto f = traced(tr, step::setns, no_kind,
-                        [&]() noexcept { return join_pidfd(p.join_pidfd, p.join_pid_kinds); });
+                        [&]() noexcept {
+                          return join_pidfd(p.join_pidfd, p.join_pid_kinds,
+                                            p.policy.drop_groups_on_user_join);
+                        });
         f.failed())
       return f;
   if (!p.join_files.empty())
-    if (auto f = join_fds(p.join_files, self_ns_dir, tr); f.failed()) return f;
+    if (auto f = join_fds(p.join_files, self_ns_dir, tr, p.policy.drop_groups_on_user_join);
+        f.failed())
+      return f;
   if (p.create.contains(ns_kind::user)) {
     if (auto f = traced(tr, step::unshare, static_cast<std::uint8_t>(ns_kind::user),
                         [&]() noexcept { return unshare_user(p.create); });
