@@ -34,7 +34,6 @@ TEST_CASE("probes agree with the running kernel") {
   CAPTURE(u.release);
   CHECK(kernel_has(feature::clone3) == (version >= 503));
   CHECK(kernel_has(feature::pidfd_open) == (version >= 503));
-  CHECK(kernel_has(feature::setns_pidfd) == (version >= 508));
   CHECK(kernel_has(feature::time_namespace) == (version >= 506));
 }
 
@@ -51,19 +50,26 @@ TEST_CASE("injected ENOSYS turns a probe off; the answer is cached") {
                            }};
     CHECK_FALSE(kernel_has(feature::clone3));
     CHECK_FALSE(kernel_has(feature::pidfd_open));
-    CHECK_FALSE(kernel_has(feature::setns_pidfd));
   }
   CHECK_FALSE(kernel_has(feature::clone3));  // cached
   reset_probe_cache();
   CHECK(kernel_has(feature::clone3));
 }
 
-TEST_CASE("injected EINVAL on a pidfd setns means no setns-with-pidfd") {
+TEST_CASE("no probe changes the caller: none calls setns or unshare") {
   reset_probe_cache();
+  static int calls = 0;
   sys::scoped_override o{&sys::table::setns, [](int, int) {
+                           ++calls;
                            errno = EINVAL;
                            return -1;
                          }};
-  CHECK_FALSE(kernel_has(feature::setns_pidfd));
+  sys::scoped_override u{&sys::table::unshare, [](int) {
+                           ++calls;
+                           errno = EINVAL;
+                           return -1;
+                         }};
+  for (int i = 0; i < detail::feature_count; ++i) (void)kernel_has(static_cast<feature>(i));
+  CHECK(calls == 0);
   reset_probe_cache();
 }

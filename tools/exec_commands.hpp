@@ -93,7 +93,12 @@ struct enter_args {
   std::vector<std::string> cmd;
 };
 
+// Like nsenter: SIGCHLD back to default, so that a disposition inherited from our parent
+// (SIG_IGN) cannot make the kernel reap the command and lose its status.
+inline void default_sigchld() { ::signal(SIGCHLD, SIG_DFL); }
+
 inline int run_enter(const enter_args& a) {
+  default_sigchld();
   enter_request req;
   req.target = a.target;
   req.all = a.all;
@@ -130,6 +135,7 @@ struct run_args {
 };
 
 inline int run_run(const run_args& a) {
+  default_sigchld();
   auto p = load_plan(a.plan_file, a.bootstrap_file, protocol_of(a.runc));
   if (!p) return fail(p.error());
   auto cmd = exec_spec::make(a.cmd);

@@ -5,6 +5,13 @@
 // Contract: parent side; move-only; not thread-safe per object; owns the pidfd; wait() reaps;
 // a child dropped unwaited is SIGKILLed and reaped, so no zombie is left behind. The
 // destructor never throws and keeps errno.
+//
+// SIGCHLD: nsentry never changes the caller's disposition. A caller whose SIGCHLD is ignored
+// (SIG_IGN, or SA_NOCLDWAIT — often inherited from a careless parent) has its children reaped
+// by the kernel, so their statuses are lost: wait() then fails with errc::sigchld_ignored
+// (instead of a bare ECHILD) telling the caller to restore SIG_DFL. Processes nsentry creates
+// that wait themselves (the mirror of child_side/mirror.hpp) reset SIGCHLD to SIG_DFL, so the
+// command's status still reaches the caller; the nsentry CLI resets its own, as nsenter does.
 #pragma once
 
 #include <signal.h>
@@ -26,6 +33,13 @@ struct exit_status {
   constexpr bool success() const noexcept { return signal == 0 && code == 0; }
   bool operator==(const exit_status&) const = default;
 };
+
+// Is SIGCHLD ignored in this process (SIG_IGN or SA_NOCLDWAIT: children are reaped unwaited)?
+inline bool sigchld_ignored() noexcept {
+  struct sigaction sa {};
+  if (sys::calls.sigaction(SIGCHLD, nullptr, &sa) == -1) return false;
+  return sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT) != 0;
+}
 
 // Contract: parent side; not thread-safe per object; the destructor never throws.
 class child {
@@ -54,7 +68,16 @@ class child {
     if (pid_ == 0) return nsentry_error(errc::no_child, step::wait);
     auto info = fd_.valid() ? wait_id(static_cast<idtype_t>(P_PIDFD), fd_.get(), WEXITED)
                             : wait_id(P_PID, static_cast<id_t>(pid_), WEXITED);
-    if (!info) return with_pid(std::move(info).error(), pid_);
+    if (!info) {
+      if (info.error() == std::errc::no_child_process && sigchld_ignored()) {
+        error e = nsentry_error(errc::sigchld_ignored, step::wait);
+        e.pid = std::exchange(pid_, 0);  // reaped by the kernel: nothing left to wait for or kill
+        fd_ = {};
+        e.cause = std::make_shared<const error>(std::move(info).error());
+        return e;
+      }
+      return with_pid(std::move(info).error(), pid_);
+    }
     pid_ = 0;
     fd_ = {};
     exit_status st;

@@ -49,6 +49,7 @@ enum class errc : int {
   no_child,               // a child handle that holds no process
   multi_threaded,         // the kinds asked for need a single-threaded caller
   invalid_environment,    // a _LIBCONTAINER_* (or nsentry) environment variable is malformed
+  sigchld_ignored,        // SIGCHLD is ignored (SIG_IGN / SA_NOCLDWAIT): a child's status is lost
 };
 
 class nsentry_category_impl final : public std::error_category {
@@ -69,6 +70,9 @@ class nsentry_category_impl final : public std::error_category {
       case errc::no_child: return "no child process";
       case errc::multi_threaded: return "needs a single-threaded caller";
       case errc::invalid_environment: return "invalid environment";
+      case errc::sigchld_ignored:
+        return "SIGCHLD is ignored (SIG_IGN or SA_NOCLDWAIT), so the child's exit status is lost; "
+               "restore SIGCHLD to SIG_DFL";
     }
     return "unknown nsentry error";
   }

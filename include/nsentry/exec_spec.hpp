@@ -94,6 +94,16 @@ class exec_spec {
   const std::vector<std::string>& candidates() const noexcept { return candidates_; }
   const std::optional<std::string>& workdir() const noexcept { return workdir_; }
 
+  // The error a failure of exec() stands for, naming what it acted on: the working directory
+  // for step::chdir, the command for step::exec (parent side; every runner maps through it).
+  error name_failure(error e) const {
+    if (e.step == step::exec)
+      e.path = args_.front();
+    else if (e.step == step::chdir && workdir_)
+      e.path = *workdir_;
+    return e;
+  }
+
   // chdir (if asked) and exec the first candidate that runs. Returns only on failure: ENOENT
   // when no candidate exists, EACCES if one existed but was not executable, else the error.
   failure exec() const noexcept {

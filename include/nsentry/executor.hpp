@@ -114,6 +114,7 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
   prog.want_time_offsets = !p.time_offsets.empty();
   prog.fork_for_children = needs_fork(p.create | files.kinds());
   prog.drop_groups = p.drop_groups();
+  prog.policy.drop_groups_on_user_join = true;
   if (p.oom_score_adj) set_oom(prog, *p.oom_score_adj);
 
   id_map_request maps{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool};
@@ -129,11 +130,7 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
          return reply::ack;
        }},
   };
-  auto to_error = [&](const failure& f) {
-    error e = files.to_error(f);
-    if (e.step == step::exec) e.path = cmd.argv().front();
-    return e;
-  };
+  auto to_error = [&](const failure& f) { return cmd.name_failure(files.to_error(f)); };
   return spawn_entry(
       prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);
 }
@@ -150,6 +147,10 @@ struct enter_request {
   std::function<void()> before_exec;
 };
 
+// The entry sequence's default policy makes the calling process non-dumpable before its first
+// join (exec makes the command dumpable again; when a pid or time namespace makes it spawn
+// the command instead, the caller stays non-dumpable: it is in the container's namespaces).
+//
 // nsenter's job: joins in the *calling process*, then execs `cmd` — when neither pid nor time
 // was entered, it does not return on success — or, when they were, spawns `cmd` (which alone
 // sees them) and returns its exit status. A failure changes nothing it can avoid changing:
@@ -179,6 +180,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
 
   child_side::entry_program prog;
   prog.self_ns_dir = self.get();
+  prog.policy.drop_groups_on_user_join = true;
   if (target.pidfd() >= 0) {
     prog.join_pidfd = target.pidfd();
     prog.join_pid_kinds = target.kinds();
@@ -212,7 +214,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     mark_start(prog.trace, step::exec);
     if (req.before_exec) req.before_exec();
     auto e = cmd.exec();  // returns only on failure
-    return with_path(error_from(e), cmd.argv().front());
+    return cmd.name_failure(error_from(e));
   }
   spawn_options so;
   so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory

@@ -5,7 +5,9 @@
 // unprivileged parent mapping more than its own id) falls back to the setuid helpers
 // newuidmap/newgidmap (Debian's uidmap package), which check /etc/subuid and /etc/subgid. The
 // helper's argv carries every range (`newuidmap <pid> <inside> <outside> <count> ...`); a helper
-// killed by a signal or exiting non-zero is an error naming the tool and its status.
+// that cannot be run, is killed by a signal, exits non-zero, or exits 0 without writing the map
+// (read back at once) is an error of step::uid_map / gid_map (exit status 125 in the CLI, never
+// the command's 126/127) naming the tool and what happened.
 //
 // Contracts: parent side (allocates; spawns the helper); thread-safe; each map can be written
 // once per namespace, before any process relies on it (Linux >= 4.15 for more than 5 ranges).
@@ -39,7 +41,21 @@ inline std::string proc_file(pid_t pid, std::string_view name) {
          std::string(name);
 }
 
-// Runs `tool pid ranges...` and turns anything but exit 0 into an error naming it.
+// An error of the map helper `tool`: the map's step (never step::exec: exit statuses 126/127
+// belong to the command, not to the helper), the tool as the path, the pid whose map it is.
+inline error map_tool_error(error e, nsentry::step which, const std::string& tool, pid_t pid,
+                            std::string detail) {
+  e.step = which;
+  e.kind.reset();
+  e.path = tool;
+  e.pid = pid;
+  e.detail = std::move(detail);
+  e.context = {};
+  return e;
+}
+
+// Runs `tool pid ranges...`; anything but exit 0 is an error naming it. Then reads the map
+// back: a helper that exits 0 without writing it is an error naming the helper, at once.
 inline result<void> run_map_tool(nsentry::step which, const std::string& tool, pid_t pid,
                                  const id_map& map) {
   std::vector<std::string> argv{tool, std::to_string(pid == 0 ? ::getpid() : pid)};
@@ -49,24 +65,28 @@ inline result<void> run_map_tool(nsentry::step which, const std::string& tool, p
     argv.push_back(std::to_string(r.count));
   }
   auto cmd = exec_spec::make(std::move(argv));
-  if (!cmd) return with_step(std::move(cmd).error(), which);
+  if (!cmd) return map_tool_error(std::move(cmd).error(), which, tool, pid, "cannot run it");
   auto c = spawn_exec(cmd.value());
-  if (!c) {
-    error e = std::move(c).error();
-    e.detail = "running " + tool;
-    return e;
+  if (!c) return map_tool_error(std::move(c).error(), which, tool, pid, "cannot run it");
+  auto st = c.value().wait();
+  if (!st && st.error() == errc::sigchld_ignored) {
+    // The caller ignores SIGCHLD: the helper's status is lost, the map read back decides.
+  } else if (!st) {
+    return map_tool_error(std::move(st).error(), which, tool, pid, "waiting for it");
+  } else if (st.value().signal) {
+    return map_tool_error(nsentry_error(errc::child_failed, which), which, tool, pid,
+                          "killed by signal " + std::to_string(st.value().signal));
+  } else if (st.value().code != 0) {
+    return map_tool_error(nsentry_error(errc::child_failed, which), which, tool, pid,
+                          "exited with status " + std::to_string(st.value().code));
   }
-  NSENTRY_TRY(auto st, c.value().wait());
-  if (st.signal)
-    return with_pid(with_path(nsentry_error(errc::child_failed, which,
-                                            "killed by signal " + std::to_string(st.signal)),
-                              tool),
-                    pid);
-  if (st.code != 0)
-    return with_pid(with_path(nsentry_error(errc::child_failed, which,
-                                            "exited with status " + std::to_string(st.code)),
-                              tool),
-                    pid);
+  auto path = proc_file(pid, name_of(which));
+  auto written = read_file(path);
+  if (!written)
+    return map_tool_error(std::move(written).error(), which, tool, pid, "reading " + path + " back");
+  if (written.value().empty())
+    return map_tool_error(nsentry_error(errc::child_failed, which), which, tool, pid,
+                          "exited 0 but did not write " + path);
   return success();
 }
 

@@ -11,7 +11,9 @@
 // per-file algorithm on /proc/<pid>/ns/*, with the pidfd checked after the opens.
 //
 // Contracts:
-//  - They change the calling *thread* (and, joining user: its credentials, root inside).
+//  - They change the calling *thread* (and, joining user: its credentials, root inside, with
+//    no supplementary groups — nsenter's rule; a user namespace that denies setgroups is a
+//    step::setgroups error).
 //    Joining user or time needs a single-threaded caller: asked of a multi-threaded one they
 //    fail up front with errc::multi_threaded and change nothing. mnt and user unshare the
 //    thread's fs_struct first.
@@ -20,6 +22,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <array>
 #include <span>
@@ -63,7 +66,12 @@ inline result<void> check_thread_rules(ns_set kinds, nsentry::step s = step::joi
   return success();
 }
 
-// Owned namespace files, opened (all of them) before any is joined.
+// The f_type of namespace files (fstatfs), NSFS_MAGIC in <linux/magic.h>.
+inline constexpr unsigned long nsfs_magic = 0x6e736673;
+
+// Owned namespace files, opened (all of them) before any is joined; each must be an nsfs file
+// (a /proc/*/ns/* entry or a bind mount of one), else EINVAL for setns of that kind and path
+// (what the kernel would say) caused by errc::invalid_argument "not a namespace file".
 class opened_namespaces {
  public:
   // Opens and identifies each path; errors name the kind and path. Kinds must be distinct.
@@ -83,8 +91,10 @@ class opened_namespaces {
     return adopt(k, unique_fd(d), {});
   }
 
+  // O_NONBLOCK: a FIFO (or any file whose open can block) given by mistake is refused below
+  // instead of hanging the caller; namespace files ignore the flag.
   result<void> add(ns_kind k, const std::string& path) {
-    auto fd = open_file(path, O_RDONLY);
+    auto fd = open_file(path, O_RDONLY | O_NONBLOCK);
     if (!fd) return with_kind(std::move(fd).error(), k);
     return adopt(k, std::move(fd).value(), path);
   }
@@ -112,7 +122,7 @@ class opened_namespaces {
       if (!self) return posix_error(step::open, "/proc/thread-self/ns");
       self_ns_dir = self.get();
     }
-    return to_result(child_side::join_fds(fds(), self_ns_dir));
+    return to_result(child_side::join_fds(fds(), self_ns_dir, nullptr, /*drop_groups=*/true));
   }
 
   // The error a child-side failure of these files stands for: "join: setns(net) on PATH: ...".
@@ -120,7 +130,7 @@ class opened_namespaces {
     error e = error_from(f);
     if (e.kind && e.path.empty()) e.path = path_of(*e.kind);
     if (e.step == step::setns || e.step == step::verify || e.step == step::setresuid ||
-        e.step == step::setresgid)
+        e.step == step::setresgid || e.step == step::setgroups)
       e.context = "join";
     return e;
   }
@@ -133,6 +143,20 @@ class opened_namespaces {
   result<void> adopt(ns_kind k, unique_fd fd, std::string path) {
     if (kinds().contains(k))
       return with_kind(nsentry_error(errc::invalid_argument, step::join, "kind given twice"), k);
+    // Only nsfs files can be joined: anything else is refused before any setns, naming it.
+    struct statfs sfs {};
+    if (sys::calls.fstatfs(fd.get(), &sfs) == -1)
+      return with_kind(posix_error(step::fstat, path), k);
+    if (static_cast<unsigned long>(sfs.f_type) != nsfs_magic) {
+      // What setns would say (EINVAL, as runc and nsenter report it), said before any setns,
+      // with the reason as the cause: "join: setns(net) on /tmp/f: Invalid argument (open: not
+      // a namespace file: invalid argument)".
+      error e = posix_error(step::setns, path, EINVAL);
+      e.context = "join";
+      e.cause = std::make_shared<const error>(
+          nsentry_error(errc::invalid_argument, step::open, "not a namespace file"));
+      return with_kind(std::move(e), k);
+    }
     struct stat st {};
     if (sys::calls.fstat(fd.get(), &st) == -1) return with_kind(posix_error(step::fstat, path), k);
     fds_[count_++] = ns_fd{k, fd.get(), st.st_dev, st.st_ino};
@@ -255,7 +279,7 @@ inline result<void> join_pid(pid_t pid, ns_set kinds) {
   if (kinds.empty()) return success();
   NSENTRY_TRY(auto t, pid_target::open(pid, kinds));
   if (t.pidfd() >= 0) {
-    auto f = child_side::join_pidfd(t.pidfd(), t.kinds());
+    auto f = child_side::join_pidfd(t.pidfd(), t.kinds(), /*drop_groups=*/true);
     if (!f.failed()) return success();
     if (f.step != step::setns || (f.err != EINVAL && f.err != EUSERS)) return t.to_error(f);
     NSENTRY_TRY(check_thread_rules(t.kinds()));

@@ -3,6 +3,11 @@
 // Each probe asks the kernel once (through sys::calls, so tests can inject ENOSYS/EINVAL) and
 // caches the answer in an atomic: thread-safe, lock-free, async-signal-safe to *read* once
 // probed. `reset_probe_cache()` is for tests that inject a different answer.
+//
+// A probe never changes the caller: no setns, no unshare, no credential change. (There is no
+// probe for setns(pidfd): a pidfd names the *process*, so re-entering "our own" namespace
+// through it moves a non-main thread into the main thread's; join_pid takes the real call's
+// EINVAL as the answer instead.)
 #pragma once
 
 #include <atomic>
@@ -15,13 +20,12 @@ namespace nsentry::inline v0 {
 enum class feature : int {
   clone3,          // Linux >= 5.3
   pidfd_open,      // Linux >= 5.3
-  setns_pidfd,     // setns(pidfd, flags): Linux >= 5.8
   time_namespace,  // Linux >= 5.6
   clone_into_cgroup,  // Linux >= 5.7 (clone_args v2); assumed with clone3 on a cgroup v2 host
 };
 
 namespace detail {
-inline constexpr int feature_count = 5;
+inline constexpr int feature_count = 4;
 inline std::atomic<signed char> probe_cache[feature_count] = {};  // 0 unknown, 1 yes, -1 no
 
 inline bool probe_uncached(feature f) noexcept {
@@ -38,16 +42,6 @@ inline bool probe_uncached(feature f) noexcept {
       if (fd < 0) return false;
       sys::calls.close(fd);
       return true;
-    }
-    case feature::setns_pidfd: {
-      // Re-entering our own uts namespace through a pidfd is a no-op where supported (or EPERM
-      // without CAP_SYS_ADMIN); kernels before 5.8 reject a pidfd with EINVAL.
-      int fd = sys::calls.pidfd_open(::getpid(), 0);
-      if (fd < 0) return false;
-      int r = sys::calls.setns(fd, CLONE_NEWUTS);
-      int err = errno;
-      sys::calls.close(fd);
-      return r == 0 || err == EPERM;
     }
     case feature::time_namespace: {
       int fd = sys::calls.openat(AT_FDCWD, "/proc/self/ns/time", O_RDONLY | O_CLOEXEC, 0);

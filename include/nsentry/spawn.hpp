@@ -124,10 +124,11 @@ result<child> spawn(const spawn_options& opt, Fn&& fn) {
   return c;
 }
 
-// spawn() for the common case: a child that only execs `cmd`. An exec error names the command.
+// spawn() for the common case: a child that only execs `cmd`. An exec error names the command,
+// a chdir error the working directory.
 inline result<child> spawn_exec(const exec_spec& cmd, spawn_options opt = {}) {
   auto c = spawn(opt, [&cmd]() noexcept { return cmd.exec(); });
-  if (!c && c.error().step == step::exec) return with_path(std::move(c).error(), cmd.argv().front());
+  if (!c) return cmd.name_failure(std::move(c).error());
   return c;
 }
 

@@ -24,6 +24,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -52,6 +53,9 @@
 #endif
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U  // Linux >= 6.3 (vm.memfd_noexec); EINVAL before
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436  // Linux >= 5.9
 #endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -118,6 +122,8 @@ struct table {
   ssize_t (*recvmsg)(int fd, struct msghdr* msg, int flags);
   int (*dup3)(int fd, int target, int flags);
   int (*setfd)(int fd, int fd_flags);  // fcntl(F_SETFD)
+  int (*fstatfs)(int fd, struct statfs* st);
+  int (*close_range)(unsigned first, unsigned last, unsigned flags);  // Linux >= 5.9
 };
 
 namespace detail {
@@ -189,6 +195,10 @@ inline ssize_t real_sendmsg(int fd, const struct msghdr* m, int f) { return ::se
 inline ssize_t real_recvmsg(int fd, struct msghdr* m, int f) { return ::recvmsg(fd, m, f); }
 inline int real_dup3(int fd, int target, int f) { return ::dup3(fd, target, f); }
 inline int real_setfd(int fd, int f) { return ::fcntl(fd, F_SETFD, f); }
+inline int real_fstatfs(int fd, struct statfs* st) { return ::fstatfs(fd, st); }
+inline int real_close_range(unsigned a, unsigned b, unsigned f) {
+  return static_cast<int>(::syscall(SYS_close_range, a, b, f));
+}
 }  // namespace detail
 
 inline constexpr table real_calls{
@@ -205,6 +215,7 @@ inline constexpr table real_calls{
     detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
     detail::real_fchdir,     detail::real_poll,      detail::real_sendmsg,
     detail::real_recvmsg,    detail::real_dup3,      detail::real_setfd,
+    detail::real_fstatfs,    detail::real_close_range,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.

@@ -9,6 +9,8 @@
 //    be allowed); retry the skipped ones; finally compare /proc/thread-self/ns inodes with the
 //    files and name any kind not joined (errc::not_joined). A user namespace we are already in
 //    is left out (the kernel says EINVAL).
+// Joining a user namespace, both can drop the supplementary groups (become_root's
+// drop_groups): every nsentry join does (nsenter's rule), runc's stage-1 does not.
 //
 // Contracts: every function here is noexcept, allocation-free and async-signal-safe (it runs
 // between clone and exec, or on the calling thread). They change the calling thread; user and
@@ -55,8 +57,14 @@ inline int open_self_ns_dir() noexcept {
 }
 
 // After joining a user namespace: become its root (gid first, while we may still change it).
-inline failure become_root() noexcept {
+// `drop_groups`: and drop the supplementary groups in between, as nsenter does (the host's
+// groups would otherwise go with us into the container); refused (a namespace whose
+// /proc/<pid>/setgroups is "deny") is a failure of step::setgroups, not silently kept groups.
+// runc's stage-1 does not (its stage-2 drops them by its own rule).
+inline failure become_root(bool drop_groups = false) noexcept {
   if (sys::calls.setresgid(0, 0, 0) == -1) return failure::at(step::setresgid, errno, ns_kind::user);
+  if (drop_groups && sys::calls.setgroups(0, nullptr) == -1)
+    return failure::at(step::setgroups, errno, ns_kind::user);
   if (sys::calls.setresuid(0, 0, 0) == -1) return failure::at(step::setresuid, errno, ns_kind::user);
   return {};
 }
@@ -69,12 +77,13 @@ inline failure unshare_fs_for(ns_set kinds) noexcept {
 
 // One setns(pidfd, flags); then root in a joined user namespace. `kinds` must not hold a user
 // namespace the caller is already in (the kernel refuses it with EINVAL).
-inline failure join_pidfd(int pidfd, ns_set kinds) noexcept {
+// `drop_groups`: see become_root.
+inline failure join_pidfd(int pidfd, ns_set kinds, bool drop_groups = false) noexcept {
   if (kinds.empty()) return {};
   if (auto f = unshare_fs_for(kinds); f.failed()) return f;
   if (sys::calls.setns(pidfd, static_cast<int>(kinds.clone_flags())) == -1)
     return failure::at(step::setns, errno);
-  if (kinds.contains(ns_kind::user)) return become_root();
+  if (kinds.contains(ns_kind::user)) return become_root(drop_groups);
   return {};
 }
 
@@ -86,9 +95,10 @@ inline int traced_setns(trace_buffer* tr, int fd, ns_kind k) noexcept {
   return r;
 }
 
-// The per-file algorithm (see the top of this file). `tr`: a trace to record each setns in.
-inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir,
-                        trace_buffer* tr = nullptr) noexcept {
+// The per-file algorithm (see the top of this file). `tr`: a trace to record each setns in;
+// `drop_groups`: see become_root.
+inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir, trace_buffer* tr = nullptr,
+                        bool drop_groups = false) noexcept {
   if (fds.empty()) return {};
   ns_set all;
   for (const auto& n : fds) all.insert(n.kind);
@@ -112,7 +122,7 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir,
   if (user) {
     if (traced_setns(tr, user->fd, ns_kind::user) == -1)
       return failure::at(step::setns, errno, ns_kind::user);
-    if (auto f = become_root(); f.failed()) return f;
+    if (auto f = become_root(drop_groups); f.failed()) return f;
   }
   for (const auto& n : fds) {
     if (!skipped.contains(n.kind)) continue;

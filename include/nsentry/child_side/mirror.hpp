@@ -10,12 +10,18 @@
 // cwd in the container's root): it turns non-dumpable before re-raising a signal. The
 // grandchild's parent-death signal is SIGKILL, so killing the mirror kills the command.
 //
+// The mirror holds nothing of the caller's: once the grandchild exists it closes every fd
+// above 2 but the pipe that tells the grandchild it lives (close_range; a close loop before
+// Linux 5.9), so a pipe or socket the caller closes
+// reaches EOF while the command runs; it waits by pid, which needs no fd.
+//
 // Contracts: noexcept, allocation-free, async-signal-safe; never returns. Linux >= 5.3
 // (clone3; fork(2) where clone3 is missing). `final` is `failure() noexcept`.
 #pragma once
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +49,20 @@ namespace nsentry::inline v0::child_side {
   ::_exit(128 + sig);
 }
 
+// Closes every fd from 3 up but `keep` (nothing else is needed to wait by pid).
+inline void close_fds_but(int keep) noexcept {
+  const unsigned k = static_cast<unsigned>(keep);
+  bool done = (k <= 3 || sys::calls.close_range(3, k - 1, 0) == 0) &&
+              sys::calls.close_range(k + 1, ~0U, 0) == 0;
+  if (done) return;
+  struct rlimit rl {};
+  rlim_t top = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? rl.rlim_cur
+                   : 65536;
+  for (rlim_t fd = 3; fd < top; ++fd)
+    if (static_cast<int>(fd) != keep) sys::calls.close(static_cast<int>(fd));
+}
+
 // Forks; the grandchild runs `final` and reports its failure on `channel`; we mirror it.
 template <child_function Final>
 [[noreturn]] void fork_and_mirror(int channel, Final& final, trace_buffer* tr = nullptr) noexcept {
@@ -54,6 +74,11 @@ template <child_function Final>
     send(channel, record_type::failure, failure::at(step::fork, errno));
     ::_exit(exit_runner_failed);
   }
+  // We wait for the grandchild: SIGCHLD ignored (inherited from the caller) would have the
+  // kernel reap it and lose its status. Default (the command starts with it default too).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sys::calls.sigaction(SIGCHLD, &dfl, nullptr);
   const std::uint64_t t0 = tr ? trace_now() : 0;
   sys::clone_args args;
   args.exit_signal = SIGCHLD;
@@ -80,6 +105,8 @@ template <child_function Final>
   sys::calls.close(alive[0]);
   sys::calls.close(channel);  // the grandchild's copy alone now tells the parent about exec
   sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Everything but alive[1]: its write end open is how the grandchild knows we are alive.
+  close_fds_but(alive[1]);
   siginfo_t info{};
   while (sys::calls.waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) == -1) {
     if (errno != EINTR) ::_exit(exit_runner_failed);

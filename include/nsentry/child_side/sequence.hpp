@@ -2,8 +2,8 @@
 // run_plan's child, enter_and_exec (in the calling process), runc's stage-1, and a user's own
 // composition (build an entry_program, spawn run_entry, serve the channel).
 //
-//   0. non-dumpable (policy)            4. unshare user → ask for maps → become root
-//   1. oom_score_adj (policy)           5. unshare the rest
+//   0. oom_score_adj (policy)           4. unshare user → ask for maps → become root
+//   1. non-dumpable (policy)            5. unshare the rest
 //   2. join by pidfd (one setns)        6. ask for time offsets
 //   3. join by files (runc's order)     6b. receive mount-source fds onto their numbers
 //                                       7. fork when pid/time took part (child_side/mirror.hpp)
@@ -37,10 +37,18 @@ namespace nsentry::inline v0::child_side {
 
 struct entry_policy {
   bool write_oom = true;     // false: a parent stage writes oom_score_adj (runc's stage-0)
-  // Non-dumpable for the whole sequence, dumpable again only while the parent writes the id
-  // maps (an unprivileged helper cannot write a non-dumpable process's maps): runc's rule when
-  // namespaces are joined by path.
-  bool nondumpable = false;
+  // Non-dumpable for the whole sequence (and so for the mirror and the command's process until
+  // its exec), dumpable again only while the parent writes the id maps or the time offsets (an
+  // unprivileged helper cannot write a non-dumpable process's /proc files). The default: a
+  // process that joined a container's namespaces and still holds the caller's memory and fds
+  // must not be ptrace-able or dump core there (CVE-2016-9962). runc sets its own rule
+  // (non-dumpable when namespaces are joined by path).
+  bool nondumpable = true;
+  // Joining a user namespace (by pidfd or file): setgroups(0, NULL) between setresgid and
+  // setresuid, as nsenter does; a refusal is a failure (step::setgroups). run_plan and
+  // enter_and_exec set it; runc's stage-1 keeps runc's rule (its stage-2 drops the groups when
+  // the plan says so: drop_groups below).
+  bool drop_groups_on_user_join = false;
 };
 
 struct entry_program {
@@ -125,19 +133,25 @@ failure traced(trace_buffer* tr, step s, std::uint8_t kind, Step&& run) noexcept
 
 inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir) noexcept {
   trace_buffer* tr = p.trace;
-  if (p.policy.nondumpable)
-    if (auto f = set_dumpable(false); f.failed()) return f;
+  // oom_score_adj first: a non-dumpable process's /proc/self files belong to root.
   if (p.policy.write_oom && p.oom_len)
     if (auto f = traced(tr, step::oom_score_adj, no_kind, [&]() noexcept { return write_own_oom(p); });
         f.failed())
       return f;
+  if (p.policy.nondumpable)
+    if (auto f = set_dumpable(false); f.failed()) return f;
   if (p.join_pidfd >= 0)
     if (auto f = traced(tr, step::setns, no_kind,
-                        [&]() noexcept { return join_pidfd(p.join_pidfd, p.join_pid_kinds); });
+                        [&]() noexcept {
+                          return join_pidfd(p.join_pidfd, p.join_pid_kinds,
+                                            p.policy.drop_groups_on_user_join);
+                        });
         f.failed())
       return f;
   if (!p.join_files.empty())
-    if (auto f = join_fds(p.join_files, self_ns_dir, tr); f.failed()) return f;
+    if (auto f = join_fds(p.join_files, self_ns_dir, tr, p.policy.drop_groups_on_user_join);
+        f.failed())
+      return f;
   if (p.create.contains(ns_kind::user)) {
     if (auto f = traced(tr, step::unshare, static_cast<std::uint8_t>(ns_kind::user),
                         [&]() noexcept { return unshare_user(p.create); });
@@ -166,11 +180,16 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
                         [&]() noexcept { return receive_mount_fds(p); });
         f.failed())
       return f;
-  if (p.want_time_offsets)
+  if (p.want_time_offsets) {
+    if (p.policy.nondumpable)
+      if (auto f = set_dumpable(true); f.failed()) return f;
     if (auto f = traced(tr, step::timens_offsets, no_kind,
                         [&]() noexcept { return ask(p.channel, record_type::time_offsets); });
         f.failed())
       return f;
+    if (p.policy.nondumpable)
+      if (auto f = set_dumpable(false); f.failed()) return f;
+  }
   return {};
 }
 
