@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -194,7 +195,7 @@ TEST_CASE("a refused direct write falls back to the tool; a failing tool is chil
     req.uidmap_tool = map_tool("uidtool", "uid_map");
     req.gidmap_tool = map_tool("gidtool", "gid_map");
     CHECK_OK(write_id_maps(c.pid(), req));
-    CHECK(ranges_in(c.file("uid_map")) == req.uid_map.ranges());
+    CHECK(std::ranges::equal(ranges_in(c.file("uid_map")), req.uid_map.ranges()));
   }
   SUBCASE("a tool that exits 0 without writing: child_failed naming it") {
     req.uidmap_tool = "/bin/true";
