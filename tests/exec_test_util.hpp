@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -103,6 +104,67 @@ class target {
   pid_t unshare_ = 0;
   pid_t pid_ = 0;
   std::array<ino_t, nsentry::ns_kind_count> inos_{};
+};
+
+// A forked child that unshare()s `flags` (0: nothing) and waits until released (finish() or
+// the destructor). Its exit status: 0 when it is uid and gid 0 where it ended up (inside its
+// new user namespace, once mapped), 1 otherwise.
+class held_child {
+ public:
+  explicit held_child(int flags) {
+    int ready[2], hold[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
+    std::fflush(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(hold[1]);
+      char ok = flags == 0 || ::unshare(flags) == 0 ? '+' : '-';
+      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+      char b;
+      (void)!::read(hold[0], &b, 1);
+      ::_exit(::getuid() == 0 && ::getgid() == 0 ? 0 : 1);
+    }
+    ::close(ready[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    char ok = 0;
+    REQUIRE(::read(ready[0], &ok, 1) == 1);
+    ::close(ready[0]);
+    REQUIRE(ok == '+');
+    if (flags & CLONE_NEWUSER) REQUIRE(ns_ino(pid_, "user") != ns_ino(::getpid(), "user"));
+  }
+  held_child(const held_child&) = delete;
+  held_child& operator=(const held_child&) = delete;
+  ~held_child() { finish(); }
+
+  // Releases the child; its exit status.
+  int finish() {
+    if (hold_ != -1) {
+      ::close(hold_);
+      hold_ = -1;
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return status_;
+  }
+  pid_t pid() const { return pid_; }
+  std::string file(const char* name) const {
+    return slurp("/proc/" + std::to_string(pid_) + "/" + name);
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int hold_ = -1;
+  int status_ = -1;
+};
+
+// A held child in a new user namespace, no maps yet.
+struct user_ns_child : held_child {
+  user_ns_child() : held_child(CLONE_NEWUSER) {}
 };
 
 // This process's /proc/self/ns, opened now: still readable after joining a mount namespace

@@ -108,45 +108,6 @@ TEST_CASE("a workdir that cannot be entered is named by the error, not the comma
 
 namespace {
 
-// A forked child in a new user namespace (no maps yet), held until destroyed.
-class user_ns_child {
- public:
-  user_ns_child() {
-    int ready[2], hold[2];
-    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(ready[0]);
-      ::close(hold[1]);
-      char ok = ::unshare(CLONE_NEWUSER) == 0 ? '+' : '-';
-      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
-      char b;
-      (void)::read(hold[0], &b, 1);
-      ::_exit(0);
-    }
-    ::close(ready[1]);
-    ::close(hold[0]);
-    hold_ = hold[1];
-    char ok = 0;
-    REQUIRE(::read(ready[0], &ok, 1) == 1);
-    ::close(ready[0]);
-    REQUIRE(ok == '+');
-  }
-  user_ns_child(const user_ns_child&) = delete;
-  ~user_ns_child() {
-    ::close(hold_);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = 0;
-  int hold_ = -1;
-};
 
 // The direct write of a map refused (as for an unprivileged writer): the helper runs.
 int refuse_map_open(int dirfd, const char* path, int flags, mode_t mode) {

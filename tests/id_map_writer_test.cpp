@@ -16,59 +16,6 @@ using namespace testutil;
 
 namespace {
 
-// A forked child that has called unshare(CLONE_NEWUSER) and waits until destroyed; it reports
-// its uid/gid as seen inside once released, through exit_ids().
-class user_ns_child {
- public:
-  user_ns_child() {
-    int ready[2], hold[2];
-    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(ready[0]);
-      ::close(hold[1]);
-      char ok = ::unshare(CLONE_NEWUSER) == 0 ? '+' : '-';
-      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
-      char b;
-      (void)::read(hold[0], &b, 1);
-      // Exit status: 0 when uid and gid 0 inside, 1 otherwise.
-      ::_exit(::getuid() == 0 && ::getgid() == 0 ? 0 : 1);
-    }
-    ::close(ready[1]);
-    ::close(hold[0]);
-    hold_ = hold[1];
-    char ok = 0;
-    REQUIRE(::read(ready[0], &ok, 1) == 1);
-    ::close(ready[0]);
-    REQUIRE(ok == '+');
-    REQUIRE(ns_ino(pid_, "user") != ns_ino(::getpid(), "user"));
-  }
-  user_ns_child(const user_ns_child&) = delete;
-  ~user_ns_child() { finish(); }
-  // Releases the child; its exit status.
-  int finish() {
-    if (hold_ != -1) {
-      ::close(hold_);
-      hold_ = -1;
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    return status_;
-  }
-  pid_t pid() const { return pid_; }
-  std::string file(const char* name) const {
-    return slurp("/proc/" + std::to_string(pid_) + "/" + name);
-  }
-
- private:
-  pid_t pid_ = 0;
-  int hold_ = -1;
-  int status_ = -1;
-};
 
 id_map map_of(std::vector<id_range> ranges) {
   auto m = id_map::from_ranges(std::move(ranges));

@@ -13,48 +13,7 @@ using namespace testutil;
 
 namespace {
 
-// A forked child that has called unshare(flags) (0: none) and waits until destroyed.
-class waiting_child {
- public:
-  explicit waiting_child(int flags) {
-    int ready[2], hold[2];
-    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(hold, O_CLOEXEC) == 0);
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(ready[0]);
-      ::close(hold[1]);
-      char ok = flags == 0 || ::unshare(flags) == 0 ? '+' : '-';
-      if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
-      char b;
-      (void)::read(hold[0], &b, 1);
-      ::_exit(0);
-    }
-    ::close(ready[1]);
-    ::close(hold[0]);
-    hold_ = hold[1];
-    char ok = 0;
-    REQUIRE(::read(ready[0], &ok, 1) == 1);
-    ::close(ready[0]);
-    REQUIRE(ok == '+');
-  }
-  waiting_child(const waiting_child&) = delete;
-  ~waiting_child() {
-    ::close(hold_);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
-  pid_t pid() const { return pid_; }
-  std::string file(const char* name) const {
-    return slurp("/proc/" + std::to_string(pid_) + "/" + name);
-  }
-
- private:
-  pid_t pid_ = 0;
-  int hold_ = -1;
-};
+using waiting_child = held_child;
 
 // "monotonic 5 0\n..." however the kernel pads it.
 std::string normalized(const std::string& text) {

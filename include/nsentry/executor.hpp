@@ -62,6 +62,23 @@ inline void set_oom(child_side::entry_program& prog, int value) noexcept {
   prog.oom_len = static_cast<std::uint8_t>(r.ptr - prog.oom.data());
 }
 
+// The library's answers to an entry sequence's requests for plan `p`: the id maps (setgroups
+// rule, newuidmap/newgidmap fallback) and the time offsets of the child being served. `p` must
+// outlive the exchange. Clients add their own handlers (runc/init.hpp).
+inline std::vector<handler> plan_handlers(const plan& p) {
+  std::vector<handler> out;
+  out.emplace_back(record_type::id_maps, [&p](const record&, pid_t pid) -> result<reply> {
+    NSENTRY_TRY(write_id_maps(
+        pid, id_map_request{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool}));
+    return reply::ack;
+  });
+  out.emplace_back(record_type::time_offsets, [&p](const record&, pid_t pid) -> result<reply> {
+    NSENTRY_TRY(write_time_offsets(pid, p.time_offsets));
+    return reply::ack;
+  });
+  return out;
+}
+
 // Runs `final` at the end of the entry sequence `prog` in a new child, serving its requests
 // through `handlers` until it has exec'd (or `final` finished). The program's channel is set
 // here. `to_error` turns a child's failure into the error returned (default error_from).
@@ -117,19 +134,7 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
   prog.policy.drop_groups_on_user_join = true;
   if (p.oom_score_adj) set_oom(prog, *p.oom_score_adj);
 
-  id_map_request maps{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool};
-  const handler handlers[] = {
-      {record_type::id_maps,
-       [&](const record&, pid_t pid) -> result<reply> {
-         NSENTRY_TRY(write_id_maps(pid, maps));
-         return reply::ack;
-       }},
-      {record_type::time_offsets,
-       [&](const record&, pid_t pid) -> result<reply> {
-         NSENTRY_TRY(write_time_offsets(pid, p.time_offsets));
-         return reply::ack;
-       }},
-  };
+  const auto handlers = plan_handlers(p);
   auto to_error = [&](const failure& f) { return cmd.name_failure(files.to_error(f)); };
   return spawn_entry(
       prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);

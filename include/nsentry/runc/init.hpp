@@ -57,6 +57,7 @@
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/channel.hpp"
 #include "nsentry/child_side/sequence.hpp"
+#include "nsentry/executor.hpp"
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
@@ -252,8 +253,6 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   ctx.drop_groups = pl.drop_groups();
   if (prog.policy.nondumpable && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
     return posix_error(step::prctl);
-  id_map_request maps{pl.uid_map, pl.gid_map, pl.deny_setgroups(), pl.uidmap_tool,
-                      pl.gidmap_tool};
 
   int s1_pidfd = -1;
   sys::clone_args args;
@@ -274,17 +273,8 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   st.s1_pid = static_cast<pid_t>(s1);
 
   bool finished = false;
-  const handler handlers[] = {
-      {record_type::id_maps,
-       [&](const record&, pid_t pid) -> result<reply> {
-         NSENTRY_TRY(write_id_maps(pid, maps));
-         return reply::ack;
-       }},
-      {record_type::time_offsets,
-       [&](const record&, pid_t pid) -> result<reply> {
-         NSENTRY_TRY(write_time_offsets(pid, pl.time_offsets));
-         return reply::ack;
-       }},
+  auto handlers = plan_handlers(pl);  // id maps and time offsets, as run_plan answers them
+  const handler runc_handlers[] = {
       {record_type::mount_sources,
        [&](const record&, pid_t pid) -> result<reply> {
          if (!mounts)
@@ -310,6 +300,7 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
          return reply::stop;
        }},
   };
+  handlers.insert(handlers.end(), std::begin(runc_handlers), std::end(runc_handlers));
   auto to_error = [&](const failure& f) {
     out.stage_reported = true;  // the failing stage wrote the fatal line itself
     return opened.to_error(f);
