@@ -5,7 +5,6 @@
 // FILE "-" is stdin. Bad input: exit 2, nothing on stdout, one line "nsentry: <what>" on stderr.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 
 #include "nsentry/bootstrap.hpp"
 #include "nsentry/fd.hpp"
+#include "tools/args.hpp"
 #include "tools/common.hpp"
 #include "tools/plan_json.hpp"
 
@@ -48,26 +48,28 @@ inline int encode(const std::string& file, const std::string& runc) {
 
 }  // namespace codec_detail
 
-inline void add_codec_commands(CLI::App& app, int& status) {
-  struct options {
-    std::string runc = "1.2";
-    std::string file;
-  };
-  // CLI11 keeps pointers to these until parsing ends; the callbacks run during app.parse().
-  auto dec = std::make_shared<options>();
-  auto enc = std::make_shared<options>();
-
-  auto* d = app.add_subcommand("decode", "print a runc bootstrap message as a JSON plan");
-  d->add_option("--runc", dec->runc, "runc protocol (27290 is MOUNT_SOURCES in 1.1, TIMENSOFFSET in 1.2+)")
-      ->check(CLI::IsMember({"1.1", "1.2"}));
-  d->add_option("FILE", dec->file, "message file, - for stdin")->required();
-  d->callback([dec, &status] { status = codec_detail::decode(dec->file, dec->runc); });
-
-  auto* e = app.add_subcommand("encode", "write a JSON plan as a runc bootstrap message");
-  e->add_option("--runc", enc->runc, "runc protocol (1.1 or 1.2)")
-      ->check(CLI::IsMember({"1.1", "1.2"}));
-  e->add_option("FILE", enc->file, "JSON plan file, - for stdin")->required();
-  e->callback([enc, &status] { status = codec_detail::encode(enc->file, enc->runc); });
+// `nsentry decode|encode [--runc 1.1|1.2] FILE`; argv[1] is the subcommand.
+inline int codec_main(bool decoding, int argc, char** argv) {
+  std::string runc = "1.2";
+  std::vector<std::string> files;
+  command c;
+  c.name = decoding ? "decode" : "encode";
+  c.summary = decoding ? "Print a runc bootstrap message as a JSON plan (one object on stdout)."
+                       : "Write a JSON plan as a runc bootstrap message, byte for byte as runc does.";
+  c.usage = "[--runc 1.1|1.2] <file>|-";
+  c.example = decoding ? "nsentry decode --runc 1.1 message.bin"
+                       : "nsentry encode --runc 1.1 plan.json > message.bin";
+  c.options = {{0, "runc", "1.1|1.2",
+                "runc protocol (27290 is MOUNT_SOURCES in 1.1, TIMENSOFFSET in 1.2+)",
+                set_choice(runc, {"1.1", "1.2"})}};
+  c.positional = "FILE";
+  c.positional_required = true;
+  c.positionals = &files;
+  auto p = parse(c, argc, argv, 2);
+  if (p.help) return print_help(c);
+  if (p.error) return cli::fail(*p.error, bad_input);
+  if (files.size() != 1) return cli::fail("expected one FILE", bad_input);
+  return decoding ? codec_detail::decode(files[0], runc) : codec_detail::encode(files[0], runc);
 }
 
 }  // namespace nsentry::cli

@@ -11,6 +11,7 @@
 #include "nsentry/error.hpp"
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/fd.hpp"
+#include "tools/args.hpp"
 
 namespace nsentry::cli {
 
@@ -33,8 +34,19 @@ inline int fail(const error& e, int status) {
   report(e);
   return status;
 }
+inline int fail(std::string_view what, int status) {
+  report(what);
+  return status;
+}
 
-// The --runc option's value (checked by CLI11 to be 1.1 or 1.2).
+// --help: the command's help on stdout, exit 0.
+inline int print_help(const command& c) {
+  std::string h = c.help();
+  std::fwrite(h.data(), 1, h.size(), stdout);
+  return 0;
+}
+
+// The --runc option's value (checked by the parser to be 1.1 or 1.2).
 inline runc_protocol protocol_of(const std::string& v) {
   return runc_protocol_from_name(v).value_or(runc_protocol::v1_2);
 }

@@ -8,7 +8,7 @@
 // when it is not found.
 #pragma once
 
-#include <CLI/CLI.hpp>
+#include <charconv>
 
 #include <limits>
 #include <memory>
@@ -23,6 +23,7 @@
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
 #include "nsentry/trace.hpp"
+#include "tools/args.hpp"
 #include "tools/common.hpp"
 #include "tools/plan_json.hpp"
 
@@ -74,11 +75,13 @@ struct trace_request {
   }
 };
 
-// A flag whose value comes only as --trace=FILE (a flag never takes the next argument, so
-// `--trace CMD` leaves CMD alone); plain --trace is "-": the table on stderr.
-inline void add_trace_option(CLI::App* sub, trace_request& t) {
-  sub->add_flag("--trace{-}", t.file,
-                "per-step latency: a table on stderr, or with =FILE JSON lines to FILE");
+// --trace (a table on stderr) or --trace=FILE (JSON lines to FILE).
+inline option trace_option(trace_request& t) {
+  return {0, "trace", "[=FILE]", "per-step latency: a table on stderr, or JSON lines to FILE",
+          [&t](std::string_view v) -> std::optional<std::string> {
+            t.file = v.empty() ? "-" : std::string(v);
+            return std::nullopt;
+          }};
 }
 
 // --- enter ---------------------------------------------------------------------------------
@@ -150,46 +153,87 @@ inline int run_run(const run_args& a) {
   return wait_status(c.value().wait());
 }
 
-inline void add_exec_commands(CLI::App& app, int& status) {
-  auto enter = std::make_shared<enter_args>();
-  auto* e = app.add_subcommand("enter", "enter a process's namespaces and run a command");
-  e->add_option("-t,--target", enter->target, "the target process")->check(CLI::Range(1, std::numeric_limits<int>::max()));
-  e->add_flag("-a,--all", enter->all, "every namespace of the target that differs from ours");
-  for (const auto& row : ns_kinds) {  // -U,--user ... as nsenter spells them
-    auto name = std::string("-") + row.cli_flag + ",--" + std::string(row.name);
-    e->add_flag(name, enter->kinds[static_cast<std::size_t>(row.kind)],
-                "the target's " + std::string(row.name) + " namespace");
-  }
-  e->add_option("--ns", enter->paths, "KIND=PATH: a namespace file to join (repeatable)")
-      ->allow_extra_args(false);
-  e->add_option("--wd", enter->wd, "working directory for the command");
-  add_trace_option(e, enter->trace);
-  e->add_option("cmd", enter->cmd, "CMD [ARGS...] (after an optional --)")->required();
-  e->positionals_at_end();  // everything from CMD on is CMD's, options included
-  e->callback([enter, &status] { status = run_enter(*enter); });
+// `nsentry enter ...`; argv[1] is "enter". Flags as nsenter spells them where they overlap.
+inline int enter_main(int argc, char** argv) {
+  enter_args a;
+  command c;
+  c.name = "enter";
+  c.summary =
+      "Run a program in the namespaces of another process, or in namespace files (like nsenter).";
+  c.usage = "[options] [--] <program> [<argument>...]";
+  c.example = "nsentry enter -t 1234 -a -- ip link";
+  c.options.push_back({'t', "target", "pid", "the target process",
+                       [&a](std::string_view v) -> std::optional<std::string> {
+                         long long pid = 0;
+                         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), pid);
+                         if (ec != std::errc{} || end != v.data() + v.size() || pid < 1 ||
+                             pid > std::numeric_limits<pid_t>::max())
+                           return "expected a process id, got \"" + std::string(v) + "\"";
+                         a.target = static_cast<pid_t>(pid);
+                         return std::nullopt;
+                       }});
+  c.options.push_back({'a', "all", "", "every namespace of the target that differs from ours",
+                       set_flag(a.all)});
+  static const auto kind_help = [] {  // "the target's user namespace", ... from the table
+    std::array<std::string, ns_kind_count> h;
+    for (const auto& row : ns_kinds)
+      h[static_cast<std::size_t>(row.kind)] = "the target's " + std::string(row.name) + " namespace";
+    return h;
+  }();
+  for (const auto& row : ns_kinds)  // -U,--user ... from the table of kinds
+    c.options.push_back({row.cli_flag, row.name, "", kind_help[static_cast<std::size_t>(row.kind)],
+                         set_flag(a.kinds[static_cast<std::size_t>(row.kind)])});
+  c.options.push_back({0, "ns", "kind=path", "a namespace file to join (repeatable)",
+                       [&a](std::string_view v) -> std::optional<std::string> {
+                         a.paths.emplace_back(v);
+                         return std::nullopt;
+                       }});
+  c.options.push_back({0, "wd", "dir", "working directory for the program", set_string(a.wd)});
+  c.options.push_back(trace_option(a.trace));
+  c.positional = "CMD";
+  c.positional_required = true;
+  c.rest_is_command = true;
+  c.positionals = &a.cmd;
+  auto p = parse(c, argc, argv, 2);
+  if (p.help) return print_help(c);
+  if (p.error) return cli::fail(*p.error, nsentry_failed);
+  return run_enter(a);
+}
 
-  auto run = std::make_shared<run_args>();
-  auto* r = app.add_subcommand("run", "carry out a plan and run a command in it");
-  auto* plan_opt =
-      r->add_option("--plan", run->plan_file, "a JSON plan (as `nsentry decode` prints), - for stdin");
-  auto* boot_opt =
-      r->add_option("--bootstrap", run->bootstrap_file, "a runc bootstrap message, - for stdin");
-  plan_opt->excludes(boot_opt);
-  boot_opt->excludes(plan_opt);
-  r->add_option("--runc", run->runc, "runc protocol of --bootstrap (1.1 or 1.2)")
-      ->check(CLI::IsMember({"1.1", "1.2"}))
-      ->needs(boot_opt);
-  add_trace_option(r, run->trace);
-  r->add_option("cmd", run->cmd, "CMD [ARGS...] (after an optional --)")->required();
-  r->positionals_at_end();
-  r->callback([run, &status] {
-    if (run->plan_file.empty() && run->bootstrap_file.empty()) {
-      report("run: one of --plan or --bootstrap is required");
-      status = nsentry_failed;
-      return;
-    }
-    status = run_run(*run);
-  });
+// `nsentry run (--plan FILE | --bootstrap FILE [--runc 1.1|1.2]) [--] CMD...`.
+inline int run_main(int argc, char** argv) {
+  run_args a;
+  bool runc_given = false;
+  command c;
+  c.name = "run";
+  c.summary = "Carry out a plan (JSON, or a runc bootstrap message) and run a program in it.";
+  c.usage = "(--plan <file> | --bootstrap <file> [--runc 1.1|1.2]) [--] <program> [<argument>...]";
+  c.example = "nsentry run --plan plan.json -- /bin/sh";
+  c.options.push_back({0, "plan", "file", "a JSON plan (as `nsentry decode` prints), - for stdin",
+                       set_string(a.plan_file)});
+  c.options.push_back({0, "bootstrap", "file", "a runc bootstrap message, - for stdin",
+                       set_string(a.bootstrap_file)});
+  auto choose = set_choice(a.runc, {"1.1", "1.2"});
+  c.options.push_back({0, "runc", "1.1|1.2", "runc protocol of --bootstrap",
+                       [&runc_given, choose](std::string_view v) {
+                         runc_given = true;
+                         return choose(v);
+                       }});
+  c.options.push_back(trace_option(a.trace));
+  c.positional = "CMD";
+  c.positional_required = true;
+  c.rest_is_command = true;
+  c.positionals = &a.cmd;
+  auto p = parse(c, argc, argv, 2);
+  if (p.help) return print_help(c);
+  if (p.error) return cli::fail(*p.error, nsentry_failed);
+  if (!a.plan_file.empty() && !a.bootstrap_file.empty())
+    return cli::fail("--plan excludes --bootstrap", nsentry_failed);
+  if (a.plan_file.empty() && a.bootstrap_file.empty())
+    return cli::fail("run: one of --plan or --bootstrap is required", nsentry_failed);
+  if (runc_given && a.bootstrap_file.empty())
+    return cli::fail("--runc needs --bootstrap", nsentry_failed);
+  return run_run(a);
 }
 
 }  // namespace nsentry::cli

@@ -16,7 +16,6 @@
 // on stderr; in stage-2, 127/126 when CMD is not found / cannot be executed.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 
 #include <memory>
@@ -30,6 +29,7 @@
 #include "nsentry/runc/env.hpp"
 #include "nsentry/runc/init.hpp"
 #include "nsentry/runc/log.hpp"
+#include "tools/args.hpp"
 #include "tools/common.hpp"
 
 namespace nsentry::cli {
@@ -41,7 +41,7 @@ struct runc_init_args {
   std::vector<std::string> cmd;
 };
 
-// Our own command line, for the sealed re-exec (CLI11 does not keep main's argv).
+// Our own command line, for the sealed re-exec (main's argv is not kept).
 inline result<std::vector<std::string>> own_command_line() {
   NSENTRY_TRY(auto text, read_file("/proc/self/cmdline"));
   std::vector<std::string> out;
@@ -81,16 +81,28 @@ inline int run_runc_init(const runc_init_args& a) {
   runc::exec_container_command(*cmd);
 }
 
-inline void add_runc_commands(CLI::App& app, int& status) {
-  auto args = std::make_shared<runc_init_args>();
-  auto* r = app.add_subcommand("runc-init", "act as runc's init (runc's nsexec protocol)");
-  r->add_option("--runc", args->runc, "runc protocol of the message (1.1 or 1.2)")
-      ->check(CLI::IsMember({"1.1", "1.2"}))
-      ->default_str("1.2");
-  r->add_flag("--sealed", args->sealed, "re-exec from a sealed memfd copy of this binary first");
-  r->add_option("cmd", args->cmd, "CMD [ARGS...] for stage-2 to exec (after an optional --)");
-  r->positionals_at_end();
-  r->callback([args, &status] { status = run_runc_init(*args); });
+// `nsentry runc-init [--runc 1.1|1.2] [--sealed] [--] [CMD...]`.
+inline int runc_init_main(int argc, char** argv) {
+  runc_init_args a;
+  command c;
+  c.name = "runc-init";
+  c.summary =
+      "Act as runc's init (its nsexec): read the bootstrap message from the fd in\n"
+      "_LIBCONTAINER_INITPIPE, set up the namespaces in runc's three stages, report the pids,\n"
+      "and exec the program (or exit 0) in stage-2.";
+  c.usage = "[--runc 1.1|1.2] [--sealed] [--] [<program> [<argument>...]]";
+  c.example = "_LIBCONTAINER_INITPIPE=3 nsentry runc-init --runc 1.1 -- /bin/sh";
+  c.options = {{0, "runc", "1.1|1.2", "runc protocol of the message (default 1.2)",
+                set_choice(a.runc, {"1.1", "1.2"})},
+               {0, "sealed", "", "re-exec from a sealed memfd copy of this binary first",
+                set_flag(a.sealed)}};
+  c.positional = "CMD";
+  c.rest_is_command = true;
+  c.positionals = &a.cmd;
+  auto p = parse(c, argc, argv, 2);
+  if (p.help) return print_help(c);
+  if (p.error) return cli::fail(*p.error, runc_init_failed);
+  return run_runc_init(a);
 }
 
 }  // namespace nsentry::cli

@@ -21,7 +21,7 @@ PACKAGES=(
   bazel-bootstrap bazel-rules-java   # Bazel 4.2.3 + the rules_java it resolves offline
   g++ clang libclang-rt-14-dev       # compilers; clang's libFuzzer and sanitizer runtimes
   libboost1.81-dev libboost-json1.81-dev  # Boost.Outcome (header-only), Boost.JSON
-  doctest-dev libbenchmark-dev libcli11-dev
+  doctest-dev libbenchmark-dev
   cmake pkg-config                   # the consumer packaging (CMakeLists.txt, nsentry.pc)
   uidmap util-linux passwd iproute2  # newuidmap/newgidmap, nsenter/unshare, useradd, ip
   runc                               # reference runtime for comparison
