@@ -199,8 +199,8 @@ int main(int argc, char** argv) {
   }
   std::printf("parse+validate / getppid() per capture (%ld alternating rounds of %ld calls each)\n",
               rounds, batch);
-  std::printf("%-20s %5s %6s %8s %8s %15s %9s %9s\n", "capture", "bytes", "allocs", "median",
-              "p99", "p10..p90", "parse ns", "getppid");
+  std::printf("%-20s %5s %6s %8s %8s %15s %9s %9s\n", "capture", "bytes", "allocs", "median", "p99",
+              "p10..p90", "parse ns", "getppid");
   double worst = 0;
   for (const auto& r : rows) {
     worst = std::max(worst, r.median);

@@ -75,11 +75,11 @@ struct comparison {
 };
 
 struct suite_options {
-  int rounds = 25;            // batches per side, alternated
-  double batch_ms = 40;       // time budget of one batch (at least min_calls calls)
+  int rounds = 25;       // batches per side, alternated
+  double batch_ms = 40;  // time budget of one batch (at least min_calls calls)
   int min_calls = 3;
   int max_calls = 20000;
-  double warmup_ms = 50;      // per side, before the first round
+  double warmup_ms = 50;  // per side, before the first round
 };
 
 // Parses --quick, --rounds=N, --batch-ms=X, --json=FILE, --filter=SUBSTR out of argv (leaving
@@ -134,25 +134,24 @@ class alternating_suite {
       for (const auto& s : c.sides) {
         auto setup = c.setup;
         auto sd = s;
-        auto* b = benchmark::RegisterBenchmark(
-            (c.group + "/" + c.name + "/" + s.name).c_str(),
-            [setup, sd](benchmark::State& st) {
-              if (setup && !setup()) {
-                st.SkipWithError("setup failed");
-                return;
-              }
-              for (auto _ : st) {
-                if (!sd.op()) {
-                  st.SkipWithError("operation failed");
-                  break;
-                }
-                if (sd.after) {
-                  st.PauseTiming();
-                  sd.after();
-                  st.ResumeTiming();
-                }
-              }
-            });
+        auto* b = benchmark::RegisterBenchmark((c.group + "/" + c.name + "/" + s.name).c_str(),
+                                               [setup, sd](benchmark::State& st) {
+                                                 if (setup && !setup()) {
+                                                   st.SkipWithError("setup failed");
+                                                   return;
+                                                 }
+                                                 for (auto _ : st) {
+                                                   if (!sd.op()) {
+                                                     st.SkipWithError("operation failed");
+                                                     break;
+                                                   }
+                                                   if (sd.after) {
+                                                     st.PauseTiming();
+                                                     sd.after();
+                                                     st.ResumeTiming();
+                                                   }
+                                                 }
+                                               });
         b->UseRealTime();
         if (c.threads > 1) b->Threads(c.threads);
       }
@@ -191,14 +190,16 @@ class alternating_suite {
     std::fprintf(f, "{\"program\": \"%s\", \"comparisons\": [", program.c_str());
     for (std::size_t i = 0; i < results_.size(); ++i) {
       const auto& r = results_[i];
-      std::fprintf(f, "%s\n  {\"group\": \"%s\", \"name\": \"%s\", \"baseline\": \"%s\", "
+      std::fprintf(f,
+                   "%s\n  {\"group\": \"%s\", \"name\": \"%s\", \"baseline\": \"%s\", "
                    "\"threads\": %d, \"note\": \"%s\", \"skipped\": %s, \"sides\": [",
                    i ? "," : "", esc(r.c->group).c_str(), esc(r.c->name).c_str(),
                    esc(r.c->baseline).c_str(), r.c->threads, esc(r.note).c_str(),
                    r.skipped ? "true" : "false");
       for (std::size_t j = 0; j < r.stats.size(); ++j) {
         const auto& s = r.stats[j];
-        std::fprintf(f, "%s\n    {\"name\": \"%s\", \"median_ns\": %.1f, \"p99_ns\": %.1f, "
+        std::fprintf(f,
+                     "%s\n    {\"name\": \"%s\", \"median_ns\": %.1f, \"p99_ns\": %.1f, "
                      "\"p10_ns\": %.1f, \"p90_ns\": %.1f, \"mean_ns\": %.1f, \"calls\": %zu}",
                      j ? "," : "", esc(s.name).c_str(), s.median, s.p99, s.p10, s.p90, s.mean,
                      s.calls);
@@ -342,9 +343,9 @@ class alternating_suite {
   }
 
   static void print(const result& r) {
-    std::printf("%s/%s%s\n", r.c->group.c_str(), r.c->name.c_str(),
-                r.c->threads > 1 ? (" (" + std::to_string(r.c->threads) + " threads)").c_str()
-                                 : "");
+    std::printf(
+        "%s/%s%s\n", r.c->group.c_str(), r.c->name.c_str(),
+        r.c->threads > 1 ? (" (" + std::to_string(r.c->threads) + " threads)").c_str() : "");
     if (r.skipped) {
       std::printf("  skipped: %s\n", r.note.c_str());
       std::fflush(stdout);

@@ -19,8 +19,8 @@
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -45,8 +45,9 @@ using bench::run_cmd;
 
 plan plan_of(int which) {
   plan p;
-  p.create = which == 0 ? ns_set{ns_kind::uts}
-                        : ns_set{ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::pid, ns_kind::net};
+  p.create = which == 0
+                 ? ns_set{ns_kind::uts}
+                 : ns_set{ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::pid, ns_kind::net};
   return p;
 }
 
@@ -82,7 +83,8 @@ bool runc_init_true(const std::string& msg, const std::string& bin) {
   }
   ::close(sv[1]);
   bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
-  auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
+  auto report =
+      ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
   ::close(sv[0]);
   reap(pid);
   if (!report) return false;
@@ -96,16 +98,21 @@ void build(bench::alternating_suite& s) {
     auto bytes = bootstrap::encode(plan_of(which));
     std::string msg(reinterpret_cast<const char*>(bytes.value().data()), bytes.value().size());
     plan p = plan_of(which);
-    s.add({"runc_init", which == 0 ? "uts" : "default_mnt_uts_ipc_pid_net", "run_plan",
+    s.add({"runc_init",
+           which == 0 ? "uts" : "default_mnt_uts_ipc_pid_net",
+           "run_plan",
            {{"run_plan", [p] { return run_plan_true(p); }},
             {"runc_init", [msg, bin] { return runc_init_true(msg, bin); }},
             {"posix_spawn_true", floor_true}},
-           [bin] { return ::access(bin.c_str(), X_OK) == 0; }, 1, 2,
+           [bin] { return ::access(bin.c_str(), X_OK) == 0; },
+           1,
+           2,
            "runc_init: fork+exec of nsentry runc-init, message, three stages, exec /bin/true"});
   }
   // runc run of /bin/true: nsentry's init vs runc's own nsexec, same Go parent.
   std::string stock = env_or("RUNC_STOCK", ""), ours = env_or("RUNC_NSENTRY", ""),
-              bundle = env_or("RUNC_BUNDLE", ""), root = env_or("RUNC_STATE", "/run/nsentry-bench-runc");
+              bundle = env_or("RUNC_BUNDLE", ""),
+              root = env_or("RUNC_STATE", "/run/nsentry-bench-runc");
   static int counter = 0;
   auto run = [bundle, root](const std::string& runc, const char* tag) {
     return [runc, bundle, root, tag] {
@@ -115,12 +122,15 @@ void build(bench::alternating_suite& s) {
     };
   };
   bool have = !stock.empty() && !ours.empty() && !bundle.empty();
-  s.add({"runc", "run_bin_true", "stock_runc_nsexec",
+  s.add({"runc",
+         "run_bin_true",
+         "stock_runc_nsexec",
          {{"stock_runc_nsexec", run(stock, "stock")}, {"nsentry_runc_init", run(ours, "nsentry")}},
          [have, stock, ours] {
            return have && ::access(stock.c_str(), X_OK) == 0 && ::access(ours.c_str(), X_OK) == 0;
          },
-         1, 6,
+         1,
+         6,
          have ? "runc run of /bin/true in a busybox bundle, runc 1.1 built with nsentry's init vs "
                 "stock (tests/runc/build-runc.sh); target 5 (<= 0.7x)"
               : "no runc build (RUNC_STOCK/RUNC_NSENTRY/RUNC_BUNDLE unset: run "

@@ -42,8 +42,8 @@
 #include "bench/ratio_reporter.hpp"
 #include "nsentry/child.hpp"
 #include "nsentry/create.hpp"
-#include "nsentry/executor.hpp"
 #include "nsentry/exec_spec.hpp"
+#include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/scoped_entry.hpp"
 #include "nsentry/spawn.hpp"
@@ -123,9 +123,8 @@ int all_flags = 0;
 ns_set all_kinds;
 
 void start_target() {
-  const char* a[] = {"unshare", "--net",    "--uts",        "--ipc",  "--mount", "--pid",
-                     "--cgroup", "--time",  "--fork",       "--kill-child", "sleep", "3600",
-                     nullptr};
+  const char* a[] = {"unshare", "--net",  "--uts",        "--ipc", "--mount", "--pid", "--cgroup",
+                     "--time",  "--fork", "--kill-child", "sleep", "3600",    nullptr};
   // Its stdio on /dev/null: it must not hold a pipe of whoever reads our output.
   posix_spawn_file_actions_t fa;
   ::posix_spawn_file_actions_init(&fa);
@@ -147,8 +146,8 @@ void start_target() {
   }
   ::usleep(50000);  // let the grandchild exec sleep
   for (std::size_t i = 0; i < n_kinds; ++i) {
-    home_fd[i] = ::open(("/proc/self/ns/" + std::string(kinds[i].name)).c_str(),
-                        O_RDONLY | O_CLOEXEC);
+    home_fd[i] =
+        ::open(("/proc/self/ns/" + std::string(kinds[i].name)).c_str(), O_RDONLY | O_CLOEXEC);
     target_fd[i] = ::open(proc_ns_path(target_pid, kinds[i].kind).c_str(), O_RDONLY | O_CLOEXEC);
     all_flags |= kinds[i].flag;
     all_kinds.insert(kinds[i].kind);
@@ -278,12 +277,15 @@ void build(bench::alternating_suite& s) {
       c.sides.push_back({kinds[i].name, [i] { return ::setns(target_fd[i], kinds[i].flag) == 0; },
                          [i] { ::setns(home_fd[i], kinds[i].flag); }});
     c.setup = have_target;
-    c.note = "setns(fd, kind) on a pre-opened /proc/<target>/ns file; user left out (a process "
-             "cannot return to its parent user namespace)";
+    c.note =
+        "setns(fd, kind) on a pre-opened /proc/<target>/ns file; user left out (a process "
+        "cannot return to its parent user namespace)";
     s.add(std::move(c));
   }
   // setns(pidfd, all) vs seven setns on pre-opened fds, and the open included.
-  s.add({"join", "pidfd_vs_per_fd", "per_fd_preopened",
+  s.add({"join",
+         "pidfd_vs_per_fd",
+         "per_fd_preopened",
          {{"per_fd_preopened",
            [] {
              for (std::size_t i = 0; i < n_kinds; ++i)
@@ -304,9 +306,14 @@ void build(bench::alternating_suite& s) {
              return true;
            },
            go_home}},
-         have_target, 1, 1, "seven kinds (cgroup ipc mnt net pid time uts)"});
+         have_target,
+         1,
+         1,
+         "seven kinds (cgroup ipc mnt net pid time uts)"});
   // nsentry's joins vs the raw floor of join_pid: pidfd_open + setns(pidfd, flags) + close.
-  s.add({"join", "nsentry_vs_floor", "raw_pidfd_open_setns",
+  s.add({"join",
+         "nsentry_vs_floor",
+         "raw_pidfd_open_setns",
          {{"raw_pidfd_open_setns",
            [] {
              int pfd = static_cast<int>(::syscall(SYS_pidfd_open, target_pid, 0));
@@ -315,8 +322,7 @@ void build(bench::alternating_suite& s) {
              return ok;
            },
            go_home},
-          {"nsentry_join_pid", [] { return join_pid(target_pid, all_kinds).has_value(); },
-           go_home},
+          {"nsentry_join_pid", [] { return join_pid(target_pid, all_kinds).has_value(); }, go_home},
           {"nsentry_join_paths",
            [] {
              static std::vector<ns_join> paths = [] {
@@ -327,16 +333,23 @@ void build(bench::alternating_suite& s) {
              return join_paths(paths).has_value();
            },
            go_home}},
-         have_target, 1, 1, "all seven differing kinds; join_pid is target 1 (<= 1.15x)"});
+         have_target,
+         1,
+         1,
+         "all seven differing kinds; join_pid is target 1 (<= 1.15x)"});
   // unshare per kind, raw and through create_namespaces; setns back untimed.
   for (std::size_t i = 0; i < n_kinds; ++i) {
     ns_set one{kinds[i].kind};
-    s.add({"unshare", kinds[i].name, "raw_unshare",
+    s.add({"unshare",
+           kinds[i].name,
+           "raw_unshare",
            {{"raw_unshare", [i] { return ::unshare(kinds[i].flag) == 0; },
              [i] { ::setns(home_fd[i], kinds[i].flag); }},
             {"nsentry_create_namespaces", [one] { return create_namespaces(one).has_value(); },
              [i] { ::setns(home_fd[i], kinds[i].flag); }}},
-           have_target, 1, kinds[i].flag == CLONE_NEWNET ? 3.0 : 1.0,
+           have_target,
+           1,
+           kinds[i].flag == CLONE_NEWNET ? 3.0 : 1.0,
            "a new namespace each call, the old one released by setns back (untimed)"});
   }
   // user namespace + maps + exec /bin/true: run_plan vs the raw sequence.
@@ -378,7 +391,9 @@ void build(bench::alternating_suite& s) {
       ::close(ready[0]);
       return reap_ok(pid) && ok;
     };
-    s.add({"userns_maps", "user_0_100000_65536", "raw_fork_unshare_maps",
+    s.add({"userns_maps",
+           "user_0_100000_65536",
+           "raw_fork_unshare_maps",
            {{"raw_fork_unshare_maps", raw},
             {"nsentry_run_plan",
              [] {
@@ -387,11 +402,15 @@ void build(bench::alternating_suite& s) {
                auto st = c.value().wait();
                return st.has_value();
              }}},
-           nullptr, 1, 2, "new user namespace, uid and gid map 0 100000 65536, exec /bin/true"});
+           nullptr,
+           1,
+           2,
+           "new user namespace, uid and gid map 0 100000 65536, exec /bin/true"});
   }
   // scoped entry of the target's net namespace and back, 1 and 2 threads.
   for (int threads : {1, 2}) {
-    s.add({"scoped", "net_" + std::to_string(threads) + "_thread" + (threads > 1 ? "s" : ""),
+    s.add({"scoped",
+           "net_" + std::to_string(threads) + "_thread" + (threads > 1 ? "s" : ""),
            "raw_two_setns",
            {{"raw_two_setns",
              [] {
@@ -413,40 +432,60 @@ void build(bench::alternating_suite& s) {
                auto g = home.value().enter(held);
                return g.has_value();
              }},
-            {"nsentry_enter_scoped", [] {
+            {"nsentry_enter_scoped",
+             [] {
                auto g = enter_scoped<net_ns>(target_pid);
                return g.has_value();  // the guard restores on the way out (timed)
              }}},
-           have_target, threads, 1, "enter + restore; target 2 (<= 1.1x): ns_home"});
+           have_target,
+           threads,
+           1,
+           "enter + restore; target 2 (<= 1.1x): ns_home"});
   }
   // The whole process: nsentry enter vs nsenter vs the C floor.
   {
     std::string nsentry_bin = env_or("NSENTRY_BIN", "tools/nsentry");
     std::string floor_bin = env_or("ENTER_FLOOR_BIN", "bench/enter_floor");
     auto pid = [] { return std::to_string(target_pid); };
-    s.add({"enter", "all_bin_true", "c_floor",
-           {{"c_floor", [=] { return run_cmd({floor_bin, pid(), true_path}); }},
+    s.add({"enter",
+           "all_bin_true",
+           "c_floor",
+           {{"c_floor",
+             [=] {
+               return run_cmd({floor_bin, pid(), true_path});
+             }},
             {"nsentry_enter",
-             [=] { return run_cmd({nsentry_bin, "enter", "-t", pid(), "--all", "--", true_path}); }},
-            {"nsenter_a", [=] { return run_cmd({"nsenter", "-t", pid(), "-a", true_path}); }},
+             [=] {
+               return run_cmd({nsentry_bin, "enter", "-t", pid(), "--all", "--", true_path});
+             }},
+            {"nsenter_a",
+             [=] {
+               return run_cmd({"nsenter", "-t", pid(), "-a", true_path});
+             }},
             {"posix_spawn_true", do_posix_spawn}},
-           [=] { return have_target() && executable(nsentry_bin) && executable(floor_bin); }, 1, 2,
+           [=] { return have_target() && executable(nsentry_bin) && executable(floor_bin); },
+           1,
+           2,
            "each side a process started with posix_spawn and waited for; target 4 (<= 1.1x)"});
   }
   // Spawn methods at growing parent RSS, then small again.
-  const std::pair<std::size_t, const char*> phases[] = {
-      {10, "rss_10MiB"},     {256, "rss_256MiB"}, {1024, "rss_1024MiB"},
-      {4096, "rss_4096MiB"}, {10, "rss_10MiB_again"}};
+  const std::pair<std::size_t, const char*> phases[] = {{10, "rss_10MiB"},
+                                                        {256, "rss_256MiB"},
+                                                        {1024, "rss_1024MiB"},
+                                                        {4096, "rss_4096MiB"},
+                                                        {10, "rss_10MiB_again"}};
   for (const auto& [mib, name] : phases) {
     bench::comparison c{"spawn", name, "posix_spawn", {}};
-    c.sides = {{"posix_spawn", do_posix_spawn},
-               {"fork_exec", do_fork_exec},
-               {"vfork_exec", do_vfork_exec},
+    c.sides = {
+      {"posix_spawn", do_posix_spawn},
+      {"fork_exec", do_fork_exec},
+      {"vfork_exec", do_vfork_exec},
 #if defined(__x86_64__)
-               {"clone3_vm_vfork", do_clone3_vm_vfork},
+      {"clone3_vm_vfork", do_clone3_vm_vfork},
 #endif
-               {"nsentry_spawn_exec", [] { return do_nsentry_spawn(true); }},
-               {"nsentry_spawn_exec_copy", [] { return do_nsentry_spawn(false); }}};
+      {"nsentry_spawn_exec", [] { return do_nsentry_spawn(true); }},
+      {"nsentry_spawn_exec_copy", [] { return do_nsentry_spawn(false); }}
+    };
     c.setup = [mib = mib] { return set_rss(mib); };
     c.weight = mib >= 1024 ? 3 : 1;
     c.note = "parent ~" + std::to_string(mib) + " MiB resident (touched, MADV_NOHUGEPAGE)";
@@ -491,7 +530,7 @@ int main(int argc, char** argv) {
     s.register_with_google_benchmark();
     bench::ratio_reporter rep;
     benchmark::RunSpecifiedBenchmarks(&rep);
-  s.print_ratios(rep);
+    s.print_ratios(rep);
     benchmark::Shutdown();
   }
   stop_target();

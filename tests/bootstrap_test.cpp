@@ -1,7 +1,6 @@
 // The bootstrap codec against runc's real messages, the spec's worked example, every class of
 // malformed input (with its exact error text), and the stream reader over a real socketpair.
 #include "nsentry/bootstrap.hpp"
-#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>
@@ -18,6 +17,7 @@
 
 #include "tests/alloc_counter.hpp"
 #include "tests/captures.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using bytes = std::vector<std::byte>;
@@ -96,7 +96,10 @@ const bytes spec_example = from_hex(
     "0800956a01000000"
     "0800966a31303000"
     "0800976a00000000"
-    "1800" "9a6a" "6d6f6e6f746f6e6963203137323830302030" "0a00");
+    "1800"
+    "9a6a"
+    "6d6f6e6f746f6e6963203137323830302030"
+    "0a00");
 
 }  // namespace
 
@@ -270,7 +273,8 @@ TEST_CASE("malformed framing: every class named with its offset") {
         "header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG (62000)");
   builder other;
   other.type = 16;
-  CHECK(parse_error(other.build()) == "header at offset 4: message type 16 is not INIT_MSG (62000)");
+  CHECK(parse_error(other.build()) ==
+        "header at offset 4: message type 16 is not INIT_MSG (62000)");
 
   // nla_len below its own header: runc loops forever on this.
   CHECK(parse_error(builder{}.raw_attr(0, UIDMAP, "").build()) ==
@@ -327,7 +331,8 @@ TEST_CASE("malformed contents: NS_PATHS, clone flags, maps, oom, time offsets") 
   CHECK(paths("network:/a") ==
         "attribute 27282 at offset 16: NS_PATHS element \"network:/a\" names unknown namespace "
         "kind \"network\"");
-  CHECK(paths("net:") == "attribute 27282 at offset 16: NS_PATHS element \"net:\" has an empty path");
+  CHECK(paths("net:") ==
+        "attribute 27282 at offset 16: NS_PATHS element \"net:\" has an empty path");
   CHECK(paths("net:/a,net:/b") == "attribute 27282 at offset 16: NS_PATHS names net twice");
   CHECK(paths("") == "attribute 27282 at offset 16: NS_PATHS element \"\" has no ':'");
 
@@ -351,17 +356,20 @@ TEST_CASE("malformed contents: NS_PATHS, clone flags, maps, oom, time offsets") 
         "4294967294");
 
   auto oom = [](std::string_view s) { return parse_error(builder{}.str(OOM, s).build()); };
-  CHECK(oom("1001") == "attribute 27286 at offset 16: oom_score_adj \"1001\" is outside -1000..1000");
+  CHECK(oom("1001") ==
+        "attribute 27286 at offset 16: oom_score_adj \"1001\" is outside -1000..1000");
   CHECK(oom("-1001") ==
         "attribute 27286 at offset 16: oom_score_adj \"-1001\" is outside -1000..1000");
   CHECK(oom("99999999999999999999999") ==
         "attribute 27286 at offset 16: oom_score_adj \"99999999999999999999999\" is not a decimal "
         "integer");
-  CHECK(oom("abc") == "attribute 27286 at offset 16: oom_score_adj \"abc\" is not a decimal integer");
+  CHECK(oom("abc") ==
+        "attribute 27286 at offset 16: oom_score_adj \"abc\" is not a decimal integer");
   CHECK(oom("") == "attribute 27286 at offset 16: oom_score_adj \"\" is not a decimal integer");
   CHECK(oom("+5") == "attribute 27286 at offset 16: oom_score_adj \"+5\" is not a decimal integer");
   CHECK(oom(" 5") == "attribute 27286 at offset 16: oom_score_adj \" 5\" is not a decimal integer");
-  CHECK(oom("5\n") == "attribute 27286 at offset 16: oom_score_adj \"5\n\" is not a decimal integer");
+  CHECK(oom("5\n") ==
+        "attribute 27286 at offset 16: oom_score_adj \"5\n\" is not a decimal integer");
 
   CHECK(parse_error(builder{}.str(UIDMAPPATH, "").build()) ==
         "attribute 27288 at offset 16: empty tool path");
@@ -389,7 +397,8 @@ TEST_CASE("malformed contents: NS_PATHS, clone flags, maps, oom, time offsets") 
 }
 
 TEST_CASE("wire-valid but self-contradictory plans are refused by plan::validate") {
-  auto r = bootstrap::parse(builder{}.u32(CLONE, CLONE_NEWNET).str(PATHS, "net:/run/netns/x").build());
+  auto r =
+      bootstrap::parse(builder{}.u32(CLONE, CLONE_NEWNET).str(PATHS, "net:/run/netns/x").build());
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error() == errc::invalid_plan);
   CHECK(r.error().message() == "create: net both created and joined: invalid plan");

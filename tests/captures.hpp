@@ -3,10 +3,10 @@
 // parser: the expectation the codec is checked against.
 #pragma once
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +42,9 @@ inline std::string as_string(const std::vector<std::byte>& b) {
 }
 
 // One capture's message, as a runc-style parent writes it ("a_default.bin").
-inline std::string message(const std::string& bin_name) { return as_string(read_bytes(dir / bin_name)); }
+inline std::string message(const std::string& bin_name) {
+  return as_string(read_bytes(dir / bin_name));
+}
 
 // Every capture that has a message (g_timens.json records that runc 1.1.5 wrote none).
 inline std::vector<capture> all() {
@@ -67,9 +69,9 @@ inline const boost::json::array& attributes(const capture& c) {
 
 inline nsentry::ns_kind kind_of_flag_name(std::string_view f) {
   static constexpr std::pair<std::string_view, nsentry::ns_kind> table[] = {
-      {"CLONE_NEWUSER", nsentry::ns_kind::user}, {"CLONE_NEWIPC", nsentry::ns_kind::ipc},
-      {"CLONE_NEWUTS", nsentry::ns_kind::uts},   {"CLONE_NEWNET", nsentry::ns_kind::net},
-      {"CLONE_NEWPID", nsentry::ns_kind::pid},   {"CLONE_NEWNS", nsentry::ns_kind::mnt},
+      {"CLONE_NEWUSER", nsentry::ns_kind::user},     {"CLONE_NEWIPC", nsentry::ns_kind::ipc},
+      {"CLONE_NEWUTS", nsentry::ns_kind::uts},       {"CLONE_NEWNET", nsentry::ns_kind::net},
+      {"CLONE_NEWPID", nsentry::ns_kind::pid},       {"CLONE_NEWNS", nsentry::ns_kind::mnt},
       {"CLONE_NEWCGROUP", nsentry::ns_kind::cgroup}, {"CLONE_NEWTIME", nsentry::ns_kind::time}};
   for (auto [name, k] : table)
     if (name == f) return k;
@@ -95,7 +97,8 @@ inline nsentry::plan expected_plan(const capture& c) {
     std::string name(a.at("name").as_string());
     const auto& d = a.at("decoded");
     if (name == "CLONE_FLAGS_ATTR") {
-      for (const auto& f : d.at("flags").as_array()) p.create.insert(kind_of_flag_name(f.as_string()));
+      for (const auto& f : d.at("flags").as_array())
+        p.create.insert(kind_of_flag_name(f.as_string()));
       CHECK(p.create.clone_flags() == d.at("value").to_number<std::uint32_t>());
     } else if (name == "NS_PATHS_ATTR") {
       for (const auto& e : d.at("entries").as_array()) {

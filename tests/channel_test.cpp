@@ -2,14 +2,13 @@
 // failure records, EOF, unknown records, reply::stop, descriptor passing, and no SIGPIPE.
 #include "nsentry/channel.hpp"
 
-#include "nsentry/ns.hpp"
-
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <vector>
 
+#include "nsentry/ns.hpp"
 #include "tests/exec_test_util.hpp"
 
 using namespace nsentry;
@@ -130,9 +129,8 @@ TEST_CASE("serve's to_error makes the error of a failure record") {
     EXPECT_C(send(fd, record_type::failure, failure::at(step::chdir, ENOENT)));
     return 0;
   });
-  auto r = serve(p.fd(), p.pid(), {}, [](const failure& f) {
-    return with_context(error_from(f), "custom");
-  });
+  auto r = serve(p.fd(), p.pid(), {},
+                 [](const failure& f) { return with_context(error_from(f), "custom"); });
   CHECK_ERROR(r, std::errc::no_such_file_or_directory, step::chdir);
   REQUIRE(!r);
   CHECK(r.error().context == "custom");
@@ -242,7 +240,8 @@ TEST_CASE("receive_fd: a message without a descriptor is EPROTO, EOF is EPIPE") 
 }
 
 TEST_CASE("ack and send to a closed peer return EPIPE instead of raising SIGPIPE") {
-  struct sigaction dfl {}, old {};
+  struct sigaction dfl {
+  }, old{};
   dfl.sa_handler = SIG_DFL;
   REQUIRE(::sigaction(SIGPIPE, &dfl, &old) == 0);
   auto sp = socket_pair::make();

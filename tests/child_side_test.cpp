@@ -1,14 +1,11 @@
 // Every child-side function, run in a forked child under an allocation counter: none may
 // allocate, on its success path or its failure path (they run between clone and exec).
-#include "tests/alloc_counter.hpp"
-
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <functional>
 #include <string>
@@ -20,6 +17,7 @@
 #include "nsentry/child_side/sequence.hpp"
 #include "nsentry/child_side/start.hpp"
 #include "nsentry/exec_spec.hpp"
+#include "tests/alloc_counter.hpp"
 #include "tests/testing.hpp"
 
 using namespace nsentry;
@@ -99,7 +97,7 @@ TEST_CASE("channel, child side: send, ask, wait_ack, receive_fd allocate nothing
           (void)ask(sv[0], record_type::id_maps);
           (void)wait_ack(-1);
           ::shutdown(sv[1], SHUT_WR);  // the parent's copy stays open: end the stream itself
-          (void)receive_fd(sv[0]);      // EOF: EPIPE
+          (void)receive_fd(sv[0]);     // EOF: EPIPE
         }) == 0);
   ::close(sv[0]);
   ::close(sv[1]);

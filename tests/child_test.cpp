@@ -1,15 +1,15 @@
 // spawn / child / exec_spec against the real kernel: statuses, the error channel, the
 // fallbacks (clone3 ENOSYS, clone without CLONE_PIDFD, no pidfd_open), no leaks, no zombies.
 #include "nsentry/child.hpp"
-#include "nsentry/exec_spec.hpp"
-#include "nsentry/spawn.hpp"
-#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstring>
 
+#include "nsentry/exec_spec.hpp"
+#include "nsentry/spawn.hpp"
 #include "tests/exec_test_util.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace testutil;

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "nsentry/version.hpp"
-#include "tests/testing.hpp"
 #include "tests/captures.hpp"
+#include "tests/testing.hpp"
 #include "tools/plan_json.hpp"
 
 namespace json = boost::json;
@@ -22,9 +22,9 @@ using bytes = std::vector<std::byte>;
 
 namespace {
 
+using captures::as_string;
 using testing::run_result;
 using testing::slurp;
-using captures::as_string;
 
 std::string tmp_path(const std::string& name) {
   const char* d = std::getenv("TEST_TMPDIR");
@@ -44,7 +44,8 @@ run_result run_cli(std::vector<std::string> args, std::string_view input = {}) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    int i = ::open(in.c_str(), O_RDONLY), o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600),
+    int i = ::open(in.c_str(), O_RDONLY),
+        o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600),
         e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (i < 0 || o < 0 || e < 0) ::_exit(99);
     ::dup2(i, 0);
@@ -75,16 +76,16 @@ std::string_view flag_kind(std::string_view f) {
 
 // What `nsentry decode` must print for a capture, from its .json's decoded attributes alone.
 json::object expected_json(const captures::capture& c) {
-  json::object o{{"create", json::array{}}, {"join", json::array{}}, {"uid_map", json::array{}},
-                 {"gid_map", json::array{}}, {"setgroups", false}, {"rootless_euid", false},
-                 {"oom_score_adj", nullptr}, {"uidmap_tool", nullptr}, {"gidmap_tool", nullptr},
-                 {"time_offsets", json::array{}}, {"mount_sources", nullptr}};
+  json::object o{
+      {"create", json::array{}},       {"join", json::array{}},   {"uid_map", json::array{}},
+      {"gid_map", json::array{}},      {"setgroups", false},      {"rootless_euid", false},
+      {"oom_score_adj", nullptr},      {"uidmap_tool", nullptr},  {"gidmap_tool", nullptr},
+      {"time_offsets", json::array{}}, {"mount_sources", nullptr}};
   auto maps = [](const json::value& d) {
     json::array a;
     for (const auto& m : d.at("mappings").as_array())
-      a.push_back(json::object{{"inside", m.at("containerID")},
-                               {"outside", m.at("hostID")},
-                               {"count", m.at("size")}});
+      a.push_back(json::object{
+          {"inside", m.at("containerID")}, {"outside", m.at("hostID")}, {"count", m.at("size")}});
     return a;
   };
   for (const auto& a : captures::attributes(c)) {
@@ -92,7 +93,8 @@ json::object expected_json(const captures::capture& c) {
     const auto& d = a.at("decoded");
     if (name == "CLONE_FLAGS_ATTR") {
       json::array kinds;
-      for (const auto& f : d.at("flags").as_array()) kinds.push_back(json::string(flag_kind(f.as_string())));
+      for (const auto& f : d.at("flags").as_array())
+        kinds.push_back(json::string(flag_kind(f.as_string())));
       o["create"] = kinds;
     } else if (name == "NS_PATHS_ATTR") {
       o["join"] = d.at("entries");
@@ -171,15 +173,15 @@ TEST_CASE("encode: the spec's 1.2 worked example from JSON") {
   auto r = run_cli({"encode", "-"}, plan_json);
   REQUIRE(r.status == 0);
   const unsigned char want[] = {
-      0x70, 0, 0, 0, 0x30, 0xf2, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0,  //
-      8, 0, 0x91, 0x6a, 0x80, 0, 2, 0x7e,                         //
-      0x14, 0, 0x93, 0x6a, '0', ' ', '1', '0', '0', '0', '0', '0', ' ', '6', '5', '5', '3', '6', '\n', 0,
-      0x14, 0, 0x94, 0x6a, '0', ' ', '1', '0', '0', '0', '0', '0', ' ', '6', '5', '5', '3', '6', '\n', 0,
-      8, 0, 0x95, 0x6a, 1, 0, 0, 0,                               //
-      8, 0, 0x96, 0x6a, '1', '0', '0', 0,                         //
-      8, 0, 0x97, 0x6a, 0, 0, 0, 0,                               //
-      0x18, 0, 0x9a, 0x6a, 'm', 'o', 'n', 'o', 't', 'o', 'n', 'i', 'c', ' ', '1', '7', '2', '8',
-      '0', '0', ' ', '0', '\n', 0};
+      0x70, 0,   0,    0,    0x30, 0xf2, 1,    0,    1,   0,   0,    0,    0,   0,   0,   0,  //
+      8,    0,   0x91, 0x6a, 0x80, 0,    2,    0x7e,                                          //
+      0x14, 0,   0x93, 0x6a, '0',  ' ',  '1',  '0',  '0', '0', '0',  '0',  ' ', '6', '5', '5',
+      '3',  '6', '\n', 0,    0x14, 0,    0x94, 0x6a, '0', ' ', '1',  '0',  '0', '0', '0', '0',
+      ' ',  '6', '5',  '5',  '3',  '6',  '\n', 0,    8,   0,   0x95, 0x6a, 1,   0,   0,   0,  //
+      8,    0,   0x96, 0x6a, '1',  '0',  '0',  0,                                             //
+      8,    0,   0x97, 0x6a, 0,    0,    0,    0,                                             //
+      0x18, 0,   0x9a, 0x6a, 'm',  'o',  'n',  'o',  't', 'o', 'n',  'i',  'c', ' ', '1', '7',
+      '2',  '8', '0',  '0',  ' ',  '0',  '\n', 0};
   CHECK(r.out == std::string(reinterpret_cast<const char*>(want), sizeof want));
   // And back: the offsets survive under 1.2, and 1.1 reads 27290 as mount sources and refuses.
   auto d = run_cli({"decode", "-"}, r.out);
@@ -187,36 +189,43 @@ TEST_CASE("encode: the spec's 1.2 worked example from JSON") {
   CHECK(json::parse(d.out).at("time_offsets") ==
         json::parse(R"([{"clock":"monotonic","secs":172800,"nanosecs":0}])"));
   check_refused(run_cli({"decode", "--runc", "1.1", "-"}, r.out),
-                "bootstrap: attribute 27290 at offset 88: MOUNT_SOURCES does not end in an empty entry: malformed bootstrap message");
+                "bootstrap: attribute 27290 at offset 88: MOUNT_SOURCES does not end in an empty "
+                "entry: malformed bootstrap message");
   check_refused(run_cli({"encode", "--runc", "1.1", "-"}, plan_json),
                 "time_offsets: runc 1.1 messages cannot carry time offsets: invalid plan");
 }
 
 TEST_CASE("decode refuses malformed messages: exit 2, empty stdout, one exact line") {
   auto all = captures::all();
-  auto multimap = std::find_if(all.begin(), all.end(), [](auto& c) { return c.name == "c_multimap"; });
+  auto multimap =
+      std::find_if(all.begin(), all.end(), [](auto& c) { return c.name == "c_multimap"; });
   REQUIRE(multimap != all.end());
   bytes b = multimap->bytes;
   REQUIRE(b.size() == 128);
   const std::uint16_t len300 = 300;
   std::memcpy(b.data() + 24, &len300, 2);
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "bootstrap: attribute 27283 at offset 24: length 300 runs past the end of the message (128 bytes): malformed bootstrap message");
+                "bootstrap: attribute 27283 at offset 24: length 300 runs past the end of the "
+                "message (128 bytes): malformed bootstrap message");
 
   b = multimap->bytes;
   b[4] = std::byte{2};
   b[5] = std::byte{0};
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "bootstrap: header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG (62000): malformed bootstrap message");
+                "bootstrap: header at offset 4: message type 2 (NLMSG_ERROR) is not INIT_MSG "
+                "(62000): malformed bootstrap message");
   check_refused(run_cli({"decode", "-"}, as_string(multimap->bytes).substr(0, 40)),
-                "bootstrap: header at offset 0: length 128 runs past the end of the message (40 bytes): malformed bootstrap message");
+                "bootstrap: header at offset 0: length 128 runs past the end of the message (40 "
+                "bytes): malformed bootstrap message");
   check_refused(run_cli({"decode", "-"}, ""),
-                "bootstrap: header at offset 0: message is 0 bytes, shorter than the 16-byte header: malformed bootstrap message");
+                "bootstrap: header at offset 0: message is 0 bytes, shorter than the 16-byte "
+                "header: malformed bootstrap message");
   b = multimap->bytes;
   b[26] = std::byte{0x99};  // UIDMAP's type byte -> 27289 (GIDMAPPATH): a plain string, fine;
   b[27] = std::byte{0x6b};  // 0x6b99 = 27545: unknown
   check_refused(run_cli({"decode", "-"}, as_string(b)),
-                "bootstrap: attribute 27545 at offset 24: unknown attribute type: malformed bootstrap message");
+                "bootstrap: attribute 27545 at offset 24: unknown attribute type: malformed "
+                "bootstrap message");
   check_refused(run_cli({"decode", tmp_path("no-such-file")}),
                 "open on " + tmp_path("no-such-file") + ": No such file or directory");
 }
@@ -228,23 +237,28 @@ TEST_CASE("encode is strict about its JSON") {
   };
   refused(R"({"create":["net"],"colour":1})", "json: $: unknown key \"colour\": invalid plan");
   refused(R"({"create":"net"})", "json: $.create: expected an array: invalid plan");
-  refused(R"({"create":["network"]})", "json: $.create[0]: unknown namespace kind \"network\": invalid plan");
+  refused(R"({"create":["network"]})",
+          "json: $.create[0]: unknown namespace kind \"network\": invalid plan");
   refused(R"({"create":["net","net"]})", "json: $.create[1]: net listed twice: invalid plan");
   refused(R"({"join":[{"ns":"net"}]})", "json: $.join[0]: missing key \"path\": invalid plan");
-  refused(R"({"join":[{"ns":"net","path":"/x","extra":1}]})", "json: $.join[0]: unknown key \"extra\": invalid plan");
+  refused(R"({"join":[{"ns":"net","path":"/x","extra":1}]})",
+          "json: $.join[0]: unknown key \"extra\": invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":-1,"count":1}]})",
           "json: $.uid_map[0].outside: expected an integer in 0..4294967295: invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":1.5,"count":1}]})",
           "json: $.uid_map[0].outside: expected an integer in 0..4294967295: invalid plan");
   refused(R"({"create":["user"],"uid_map":[{"inside":0,"outside":0,"count":0}]})",
           "uid_map: line 1: count is 0: invalid id map");
-  refused(R"({"oom_score_adj":"5"})", "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
-  refused(R"({"oom_score_adj":1001})", "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
+  refused(R"({"oom_score_adj":"5"})",
+          "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
+  refused(R"({"oom_score_adj":1001})",
+          "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
   refused(R"({"setgroups":1})", "json: $.setgroups: expected true or false: invalid plan");
   refused(R"({"uidmap_tool":7})", "json: $.uidmap_tool: expected a string: invalid plan");
   refused(R"({"create":["time"],"time_offsets":[{"clock":"realtime","secs":1,"nanosecs":0}]})",
           "json: $.time_offsets[0].clock: unknown clock \"realtime\": invalid plan");
-  refused(R"({"mount_sources":["/a"]})", "mount_sources: runc >= 1.2 messages cannot carry mount sources: invalid plan");
+  refused(R"({"mount_sources":["/a"]})",
+          "mount_sources: runc >= 1.2 messages cannot carry mount sources: invalid plan");
   refused(R"({"create":["net"],"join":[{"ns":"net","path":"/x"}]})",
           "create: net both created and joined: invalid plan");
   // Defect 13: a repeated key is refused, naming it (last-one-wins ran with no new namespaces).
@@ -288,7 +302,8 @@ TEST_CASE("plan_from_json_bytes refuses duplicate keys, naming the key and its o
   auto r = parse(R"({"create":["net"],"create":[]})");
   REQUIRE_FALSE(r);
   CHECK(r.error().detail == "$: duplicate key \"create\"");
-  auto nested = parse(R"({"uid_map":[{"inside":0,"outside":0,"count":1,"count":2}],"create":["user"]})");
+  auto nested =
+      parse(R"({"uid_map":[{"inside":0,"outside":0,"count":1,"count":2}],"create":["user"]})");
   REQUIRE_FALSE(nested);
   CHECK(nested.error().detail == "$.uid_map[0]: duplicate key \"count\"");
   // The same key in different objects is fine.

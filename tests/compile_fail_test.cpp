@@ -56,19 +56,32 @@ void check_snippet(const std::string& name) {
   CAPTURE(bad.output);
   CHECK_MESSAGE(bad.status != 0, "the misuse must not compile");
   bool matched = false;
-  for (const auto& e : expectations(file)) matched = matched || bad.output.find(e) != std::string::npos;
+  for (const auto& e : expectations(file))
+    matched = matched || bad.output.find(e) != std::string::npos;
   CHECK_MESSAGE(matched, "the misuse failed, but not for the expected reason");
 }
 
 }  // namespace
 
-TEST_CASE("ns_set | non-namespace clone flag does not compile") { check_snippet("ns_set_or_clone_flag"); }
-TEST_CASE("ns_set from a constant with stray bits does not compile") { check_snippet("ns_set_stray_bits"); }
-TEST_CASE("ns_set is not implicitly constructible from an int") { check_snippet("ns_set_implicit_int"); }
+TEST_CASE("ns_set | non-namespace clone flag does not compile") {
+  check_snippet("ns_set_or_clone_flag");
+}
+TEST_CASE("ns_set from a constant with stray bits does not compile") {
+  check_snippet("ns_set_stray_bits");
+}
+TEST_CASE("ns_set is not implicitly constructible from an int") {
+  check_snippet("ns_set_implicit_int");
+}
 TEST_CASE("ns_set from a run-time int does not compile") { check_snippet("ns_set_runtime_int"); }
-TEST_CASE("thread-scoped set with user_ns does not compile") { check_snippet("thread_scoped_user"); }
-TEST_CASE("thread-scoped set with time_ns does not compile") { check_snippet("thread_scoped_time"); }
+TEST_CASE("thread-scoped set with user_ns does not compile") {
+  check_snippet("thread_scoped_user");
+}
+TEST_CASE("thread-scoped set with time_ns does not compile") {
+  check_snippet("thread_scoped_time");
+}
 TEST_CASE("unique_fd copy does not compile") { check_snippet("unique_fd_copy"); }
 TEST_CASE("enter_scoped<user_ns> does not compile") { check_snippet("enter_scoped_user"); }
 TEST_CASE("enter_scoped<time_ns> does not compile") { check_snippet("enter_scoped_time"); }
-TEST_CASE("spawn with a child function that may throw does not compile") { check_snippet("spawn_throwing_fn"); }
+TEST_CASE("spawn with a child function that may throw does not compile") {
+  check_snippet("spawn_throwing_fn");
+}

@@ -11,8 +11,7 @@
 using namespace nsentry;
 using namespace testutil;
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("uts, ipc and net: the thread's namespaces change, the others do not") {
   int rc = in_child([] {

@@ -83,8 +83,7 @@ class target {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     for (nsentry::ns_kind k : nsentry::all_ns_kinds)
-      inos_[static_cast<std::size_t>(k)] =
-          ns_ino(pid_, std::string(nsentry::name_of(k)).c_str());
+      inos_[static_cast<std::size_t>(k)] = ns_ino(pid_, std::string(nsentry::name_of(k)).c_str());
   }
   target(const target&) = delete;
   ~target() {
@@ -207,12 +206,12 @@ int in_child(Fn fn) {
 }
 
 // In a child: fail with the line number (and say why on stderr).
-#define EXPECT_C(cond)                                                        \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
+#define EXPECT_C(cond)                                                                    \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, #cond); \
-      return __LINE__ % 250 + 1;                                              \
-    }                                                                         \
+      return __LINE__ % 250 + 1;                                                          \
+    }                                                                                     \
   } while (0)
 
 // Runs a command line through /bin/sh and captures stdout and the exit status.
@@ -238,7 +237,8 @@ inline std::uint32_t sub_start(const char* file) {
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("nsentry-test:", 0) != 0) continue;
     auto a = line.find(':'), b = line.find(':', a + 1);
-    if (std::stoul(line.substr(b + 1)) >= 1100) return static_cast<std::uint32_t>(std::stoul(line.substr(a + 1, b - a - 1)));
+    if (std::stoul(line.substr(b + 1)) >= 1100)
+      return static_cast<std::uint32_t>(std::stoul(line.substr(a + 1, b - a - 1)));
   }
   return 0;
 }

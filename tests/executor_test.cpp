@@ -1,19 +1,18 @@
 // run_plan and `nsentry run` against the real kernel: maps read back by the command, time
 // offsets, oom_score_adj, failures naming their step (parent and child side) with no leaked fd
 // or child, run_sequence, and the rootless path through newuidmap/newgidmap.
-#include <algorithm>
-
 #include "nsentry/executor.hpp"
-#include "nsentry/trace.hpp"
-#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <grp.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "nsentry/trace.hpp"
 #include "tests/exec_test_util.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace testutil;
@@ -67,8 +66,9 @@ TEST_CASE("run_plan: new user namespace with a 3-range map; the command reads it
   p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::net};
   p.uid_map = three_ranges(0);
   p.gid_map = three_ranges(0);
-  auto r = run_capture(p, "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
-                          "cat /proc/self/setgroups; id -u; readlink /proc/self/ns/net");
+  auto r = run_capture(p,
+                       "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
+                       "cat /proc/self/setgroups; id -u; readlink /proc/self/ns/net");
   CHECK(r.status == 0);
   auto parts = r.out;
   auto a = parts.find("---\n"), b = parts.find("---\n", a + 4);
@@ -77,7 +77,8 @@ TEST_CASE("run_plan: new user namespace with a 3-range map; the command reads it
   CHECK(normalize_map(parts.substr(a + 4, b - a - 4)) == p.gid_map.format());
   auto rest = parts.substr(b + 4);
   CHECK(rest.rfind("allow\n0\nnet:[", 0) == 0);  // root policy: setgroups stays allowed
-  CHECK(rest.find("net:[" + std::to_string(ns_ino("/proc/self/ns/net")) + "]") == std::string::npos);
+  CHECK(rest.find("net:[" + std::to_string(ns_ino("/proc/self/ns/net")) + "]") ==
+        std::string::npos);
   CHECK(count_fds() == fds);
   CHECK(count_children() == kids);
 }
@@ -90,8 +91,9 @@ TEST_CASE("run_plan: rootless setgroups rule writes deny; oom_score_adj; pid+tim
   p.rootless_euid = true;  // and setgroups false: deny
   p.oom_score_adj = 321;
   p.time_offsets = {{time_clock::monotonic, 86400, 5}, {time_clock::boottime, 7200, 0}};
-  auto r = run_capture(p, "cat /proc/self/setgroups /proc/self/oom_score_adj; echo $$; "
-                          "cat /proc/self/timens_offsets");
+  auto r = run_capture(p,
+                       "cat /proc/self/setgroups /proc/self/oom_score_adj; echo $$; "
+                       "cat /proc/self/timens_offsets");
   CHECK(r.status == 0);
   std::istringstream in(r.out);
   std::string setgroups, oom, pid, clock1, clock2;
@@ -141,7 +143,8 @@ TEST_CASE("run_plan with a trace: every step of the sequence, in order, with dur
   std::uint64_t last = 0;
   for (const auto& e : tr.value().events()) {
     std::string name(name_of(e.step));
-    if (e.kind < ns_kind_count) name += "(" + std::string(name_of(static_cast<ns_kind>(e.kind))) + ")";
+    if (e.kind < ns_kind_count)
+      name += "(" + std::string(name_of(static_cast<ns_kind>(e.kind))) + ")";
     steps.push_back(name);
     CHECK(e.err == 0);
     CHECK(e.start_ns >= last);  // recorded in the order they ran (parent and child share it)
@@ -211,7 +214,8 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     sys::scoped_override o{&sys::table::write, [](int fd, const void* b, size_t n) -> ssize_t {
                              char link[64] = {};
                              auto path = "/proc/self/fd/" + std::to_string(fd);
-                             if (::readlink(path.c_str(), link, sizeof link - 1) < 0) link[0] = '\0';
+                             if (::readlink(path.c_str(), link, sizeof link - 1) < 0)
+                               link[0] = '\0';
                              if (std::strstr(link, "uid_map")) {
                                errno = EPERM;
                                return -1;
@@ -221,7 +225,8 @@ TEST_CASE("run_plan failures name the step, kind and path; no fd or child is lef
     auto c = run_plan(p, cmd.value());
     REQUIRE_FALSE(c);
     CHECK(c.error() == errc::child_failed);
-    CHECK(c.error().message() == "uid_map on /bin/false: exited with status 1: child process failed");
+    CHECK(c.error().message() ==
+          "uid_map on /bin/false: exited with status 1: child process failed");
   }
   {
     plan p;
@@ -262,7 +267,8 @@ TEST_CASE("spawn_entry: a sequence composed by hand joins, creates and runs a fu
     const int w = out.value().write_end.get();
     // The final step: report the uts and ipc inodes this process ended up in, then return.
     auto report = [w]() noexcept {
-      struct stat uts {}, ipc {};
+      struct stat uts {
+      }, ipc{};
       ::stat("/proc/self/ns/uts", &uts);
       ::stat("/proc/self/ns/ipc", &ipc);
       ino_t both[2] = {uts.st_ino, ipc.st_ino};
@@ -324,7 +330,8 @@ TEST_CASE("nsentry run --plan: maps, exit statuses, and errors") {
   auto bad = write_plan("bad", R"({"create":["user"],"uid_map":[{"inside":0,"outside":0}]})");
   auto e = sh(bin + " run --plan " + bad + " true 2>&1");
   CHECK(e.status == 125);
-  CHECK(e.out == "nsentry: json on " + bad + ": $.uid_map[0]: missing key \"count\": invalid plan\n");
+  CHECK(e.out ==
+        "nsentry: json on " + bad + ": $.uid_map[0]: missing key \"count\": invalid plan\n");
   auto missing = sh(bin + " run --plan /nonexistent.json true 2>&1");
   CHECK(missing.status == 125);
   CHECK(missing.out == "nsentry: open on /nonexistent.json: No such file or directory\n");
@@ -345,8 +352,9 @@ TEST_CASE("nsentry run --bootstrap: a runc capture carried out, a malformed one 
   std::string bin = nsentry_bin();
   const std::string captures = "external/shared/testdata/runc-1.1.5/";
   // b_userns: new user, mnt, uts, ipc, pid, net; maps 0 100000 65536; SETGROUP.
-  auto r = sh(bin + " run --runc 1.1 --bootstrap " + captures +
-              "b_userns.bin -- sh -c 'cat /proc/self/uid_map; echo $$; readlink /proc/self/ns/net'");
+  auto r =
+      sh(bin + " run --runc 1.1 --bootstrap " + captures +
+         "b_userns.bin -- sh -c 'cat /proc/self/uid_map; echo $$; readlink /proc/self/ns/net'");
   CHECK(r.status == 0);
   auto lines = r.out;
   CHECK(normalize_map(lines.substr(0, lines.find('\n') + 1)) == "0 100000 65536\n");
@@ -363,7 +371,8 @@ TEST_CASE("nsentry run --bootstrap: a runc capture carried out, a malformed one 
   auto e = sh(bin + " run --runc 1.1 --bootstrap " + cut + " -- true 2>&1");
   CHECK(e.status == 125);
   CHECK(e.out == "nsentry: bootstrap on " + cut +
-                     ": header at offset 0: length 80 runs past the end of the message (30 bytes): malformed bootstrap message\n");
+                     ": header at offset 0: length 80 runs past the end of the message (30 bytes): "
+                     "malformed bootstrap message\n");
   ::unlink(cut.c_str());
 }
 
@@ -371,12 +380,18 @@ TEST_CASE("rootless: an unprivileged user maps 3 ranges through newuidmap/newgid
   test_user u = ensure_user();
   auto str = [](std::uint32_t v) { return std::to_string(v); };
   auto plan_path = write_plan("rootless", R"({"create":["user","mnt","uts","net"],
-    "uid_map":[{"inside":0,"outside":)" + str(u.uid) + R"(,"count":1},
-               {"inside":1,"outside":)" + str(u.subuid) + R"(,"count":1000},
-               {"inside":5000,"outside":)" + str(u.subuid + 1000) + R"(,"count":100}],
-    "gid_map":[{"inside":0,"outside":)" + str(u.gid) + R"(,"count":1},
-               {"inside":1,"outside":)" + str(u.subgid) + R"(,"count":1000},
-               {"inside":5000,"outside":)" + str(u.subgid + 1000) + R"(,"count":100}],
+    "uid_map":[{"inside":0,"outside":)" + str(u.uid) +
+                                              R"(,"count":1},
+               {"inside":1,"outside":)" + str(u.subuid) +
+                                              R"(,"count":1000},
+               {"inside":5000,"outside":)" + str(u.subuid + 1000) +
+                                              R"(,"count":100}],
+    "gid_map":[{"inside":0,"outside":)" + str(u.gid) +
+                                              R"(,"count":1},
+               {"inside":1,"outside":)" + str(u.subgid) +
+                                              R"(,"count":1000},
+               {"inside":5000,"outside":)" + str(u.subgid + 1000) +
+                                              R"(,"count":100}],
     "setgroups":false,"rootless_euid":true,"uidmap_tool":"/usr/bin/newuidmap",
     "gidmap_tool":"/usr/bin/newgidmap"})");
   std::string out_path = "/tmp/nsentry-rootless-out-" + std::to_string(::getpid());

@@ -1,6 +1,5 @@
 // The fd guard's behaviour matrix and the EINTR policy, against the real kernel.
 #include "nsentry/fd.hpp"
-#include "tests/testing.hpp"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -8,6 +7,8 @@
 
 #include <array>
 #include <string>
+
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 

@@ -1,17 +1,16 @@
 // Regression tests of the hardening defects (issue 9), one TEST_CASE group per defect: each
 // failed on the code before its fix.
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <grp.h>
-#include <poll.h>
-#include <sched.h>
-
 #include <cstdlib>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
@@ -96,8 +95,8 @@ TEST_CASE("a workdir that cannot be entered is named by the error, not the comma
   }
   target t({"--uts", "--pid"});
   for (const char* kinds : {"--uts", "--uts --pid"}) {
-    auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) + " " + kinds +
-                " --wd " + wd + " -- /bin/true 2>&1");
+    auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) + " " + kinds + " --wd " +
+                wd + " -- /bin/true 2>&1");
     CAPTURE(r.out);
     CHECK(r.status == 125);
     CHECK(r.out.find("chdir on " + wd) != std::string::npos);
@@ -107,7 +106,6 @@ TEST_CASE("a workdir that cannot be entered is named by the error, not the comma
 // --- defects 10 and 16: the uid/gid map helper ---------------------------------------------
 
 namespace {
-
 
 // The direct write of a map refused (as for an unprivileged writer): the helper runs.
 int refuse_map_open(int dirfd, const char* path, int flags, mode_t mode) {
@@ -248,7 +246,8 @@ TEST_CASE("run_plan: a command killed by SIGSEGV/SIGQUIT is 128+n, with no core 
   std::vector<shape> shapes;
   for (int sig : {SIGSEGV, SIGQUIT, SIGKILL, SIGTERM})
     shapes.push_back({sig, false, {"/bin/sh", "-c", "kill -" + std::to_string(sig) + " $$"}});
-  shapes.push_back({SIGSEGV, true, {"/usr/bin/python3", "-c", "import ctypes; ctypes.string_at(0)"}});
+  shapes.push_back(
+      {SIGSEGV, true, {"/usr/bin/python3", "-c", "import ctypes; ctypes.string_at(0)"}});
   for (const auto& sh_ : shapes) {
     INFO("sig ", sh_.sig, " pid_ns ", sh_.pid_ns);
     plan pl;
@@ -393,8 +392,7 @@ TEST_CASE("joining a user namespace drops the supplementary groups (enter, run_p
 
 TEST_CASE("joining a user namespace whose setgroups is denied fails clearly") {
   target t({"--user", "--map-root-user"});
-  auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) +
-              " --user -- /bin/true 2>&1");
+  auto r = sh(nsentry_bin() + " enter -t " + std::to_string(t.pid()) + " --user -- /bin/true 2>&1");
   CAPTURE(r.out);
   CHECK(r.status == 125);
   CHECK(r.out.find("setgroups") != std::string::npos);

@@ -44,15 +44,23 @@ struct bad_case {
 TEST_CASE("invalid maps are refused with the line named") {
   const bad_case cases[] = {
       {"0 0 0\n", "uid_map: line 1: count is 0: invalid id map"},
-      {"0 0 10\n5 100 10\n", "uid_map: line 2: inside range 5+10 overlaps line 1 (0+10): invalid id map"},
-      {"0 0 10\n100 5 10\n", "uid_map: line 2: outside range 5+10 overlaps line 1 (0+10): invalid id map"},
-      {"4294967290 0 10\n", "uid_map: line 1: inside range 4294967290+10 runs past 4294967294: invalid id map"},
-      {"0 4294967295 1\n", "uid_map: line 1: outside range 4294967295+1 runs past 4294967294: invalid id map"},
+      {"0 0 10\n5 100 10\n",
+       "uid_map: line 2: inside range 5+10 overlaps line 1 (0+10): invalid id map"},
+      {"0 0 10\n100 5 10\n",
+       "uid_map: line 2: outside range 5+10 overlaps line 1 (0+10): invalid id map"},
+      {"4294967290 0 10\n",
+       "uid_map: line 1: inside range 4294967290+10 runs past 4294967294: invalid id map"},
+      {"0 4294967295 1\n",
+       "uid_map: line 1: outside range 4294967295+1 runs past 4294967294: invalid id map"},
       {"0 4294967296 1\n", "uid_map: line 1: field 2 exceeds 4294967295: invalid id map"},
-      {"0 1000\n", "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"0 1000\": invalid id map"},
+      {"0 1000\n",
+       "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"0 1000\": "
+       "invalid id map"},
       {"0 1000 1\n\n", "uid_map: line 2: empty line: invalid id map"},
       {"0 1000 1 extra\n", "uid_map: line 1: trailing text \"extra\": invalid id map"},
-      {"-1 1000 1\n", "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"-1 1000 1\": invalid id map"},
+      {"-1 1000 1\n",
+       "uid_map: line 1: expected 3 decimal fields \"inside outside count\", got \"-1 1000 1\": "
+       "invalid id map"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.text);
@@ -77,7 +85,8 @@ TEST_CASE("more than 340 ranges is refused, 340 is accepted") {
   ranges.push_back({340, 1340, 1});
   auto bad = id_map::from_ranges(ranges, step::gid_map);
   REQUIRE(bad.has_error());
-  CHECK(bad.error().message() == "gid_map: 341 ranges, over the kernel's limit of 340: invalid id map");
+  CHECK(bad.error().message() ==
+        "gid_map: 341 ranges, over the kernel's limit of 340: invalid id map");
 }
 
 TEST_CASE("text over one page is refused") {
@@ -90,7 +99,8 @@ TEST_CASE("text over one page is refused") {
   auto text = std::string(4096, '0');
   auto big = id_map::parse(text, step::uid_map);
   REQUIRE(big.has_error());
-  CHECK(big.error().message() == "uid_map: text is 4096 bytes, over the kernel's 4095: invalid id map");
+  CHECK(big.error().message() ==
+        "uid_map: text is 4096 bytes, over the kernel's 4095: invalid id map");
 }
 
 namespace {
@@ -110,7 +120,8 @@ int kernel_verdict(const std::string& text) {
   }
   ::close(go[0]);
   // Wait until the child is in its new user namespace.
-  struct stat self_ns{}, child_ns{};
+  struct stat self_ns {
+  }, child_ns{};
   REQUIRE(::stat("/proc/self/ns/user", &self_ns) == 0);
   for (int i = 0; i < 10000; ++i) {
     REQUIRE(::stat(("/proc/" + std::to_string(child) + "/ns/user").c_str(), &child_ns) == 0);
@@ -130,12 +141,8 @@ int kernel_verdict(const std::string& text) {
 
 TEST_CASE("the kernel agrees: what id_map refuses the kernel refuses, what it accepts it takes") {
   const char* refused[] = {
-      "0 0 0\n",
-      "0 1000 10\n5 2000 10\n",
-      "0 1000 10\n100 1005 10\n",
-      "4294967290 1000 10\n",
-      "0 1000\n",
-      "0 1000 1 extra\n",
+      "0 0 0\n",  "0 1000 10\n5 2000 10\n", "0 1000 10\n100 1005 10\n", "4294967290 1000 10\n",
+      "0 1000\n", "0 1000 1 extra\n",
   };
   for (const char* text : refused) {
     CAPTURE(text);
@@ -154,13 +161,15 @@ TEST_CASE("the kernel agrees: what id_map refuses the kernel refuses, what it ac
     CHECK(kernel_verdict(text) == 0);
   }
   std::string max_lines;
-  for (int i = 0; i < 340; ++i) max_lines += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
+  for (int i = 0; i < 340; ++i)
+    max_lines += std::to_string(i) + " " + std::to_string(1000 + i) + " 1\n";
   CHECK(id_map::parse(max_lines, step::uid_map).has_value());
   CHECK(kernel_verdict(max_lines) == 0);
 }
 
 TEST_CASE("ranges kept in place (up to 4) and on the heap (more): copy, move, compare") {
-  for (std::size_t n : {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{17}, std::size_t{40}}) {
+  for (std::size_t n :
+       {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{17}, std::size_t{40}}) {
     CAPTURE(n);
     std::string text;
     for (std::size_t i = 0; i < n; ++i)

@@ -16,7 +16,6 @@ using namespace testutil;
 
 namespace {
 
-
 id_map map_of(std::vector<id_range> ranges) {
   auto m = id_map::from_ranges(std::move(ranges));
   REQUIRE_OK(m);

@@ -155,7 +155,7 @@ TEST_CASE("join_pid: into a user namespace, then setresuid/gid 0 inside it") {
   for (bool pidfd_path : {true, false}) {
     CAPTURE(pidfd_path);
     int rc = in_child([&] {
-    self_ns self;
+      self_ns self;
       // Without pidfd setns (Linux < 5.8) the kernel says EINVAL to a pidfd: the per-file way.
       static auto einval_on_pidfd = [](int fd, int type) {
         char link[64] = {};
@@ -240,8 +240,8 @@ TEST_CASE("join errors name the step, kind, path or pid; nothing leaks; thread s
     int fds = count_fds();
     ino_t net = ns_ino("/proc/self/ns/net");
 
-    auto missing = join_paths(std::vector<ns_join>{{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)},
-                                                   {ns_kind::uts, "/nonexistent/uts"}});
+    auto missing = join_paths(std::vector<ns_join>{
+        {ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)}, {ns_kind::uts, "/nonexistent/uts"}});
     EXPECT_C(!missing);
     EXPECT_C(missing.error() == std::errc::no_such_file_or_directory);
     EXPECT_C(missing.error().kind == ns_kind::uts);
@@ -268,7 +268,8 @@ TEST_CASE("join errors name the step, kind, path or pid; nothing leaks; thread s
       EXPECT_C(!denied);
       EXPECT_C(denied.error() == std::errc::operation_not_permitted);
       EXPECT_C(denied.error().pid == t.pid());
-      auto denied2 = join_paths(std::vector<ns_join>{{ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}});
+      auto denied2 =
+          join_paths(std::vector<ns_join>{{ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}});
       EXPECT_C(!denied2);
       EXPECT_C(denied2.error().kind == ns_kind::uts);
     }
@@ -276,7 +277,8 @@ TEST_CASE("join errors name the step, kind, path or pid; nothing leaks; thread s
       // setns "succeeds" on a file but nothing moved: not_joined names the kinds still outside.
       // (setns(pidfd, flags) commits all or nothing, so join_pid's fast path checks nothing.)
       sys::scoped_override o{&sys::table::setns, [](int, int) { return 0; }};
-      auto liar2 = join_paths(std::vector<ns_join>{{ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}});
+      auto liar2 =
+          join_paths(std::vector<ns_join>{{ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)}});
       EXPECT_C(!liar2);
       EXPECT_C(liar2.error() == errc::not_joined);
       EXPECT_C(liar2.error().detail == "still outside uts");
@@ -335,7 +337,8 @@ TEST_CASE("nsentry enter: selected kinds, --ns KIND=PATH, --wd, exit statuses") 
   target t(target_flags());
   std::string pid = std::to_string(t.pid());
   std::string bin = nsentry_bin();
-  auto net = sh(bin + " enter -t " + pid + " --net --uts -- readlink /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/ipc");
+  auto net = sh(bin + " enter -t " + pid +
+                " --net --uts -- readlink /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/ipc");
   CHECK(net.status == 0);
   CHECK(net.out == "net:[" + std::to_string(t.ino(ns_kind::net)) + "]\nuts:[" +
                        std::to_string(t.ino(ns_kind::uts)) + "]\nipc:[" +
@@ -347,9 +350,11 @@ TEST_CASE("nsentry enter: selected kinds, --ns KIND=PATH, --wd, exit statuses") 
   CHECK(sh(bin + " enter -t " + pid + " --uts echo -n -t x").out == "-t x");
   CHECK(sh(bin + " enter -t " + pid + " --uts -- sh -c 'exit 7'").status == 7);
   CHECK(sh(bin_for_pid() + " enter -t " + pid + " --pid -- sh -c 'exit 8'").status == 8);
-  CHECK(sh(bin_for_pid() + " enter -t " + pid + " --pid -- sh -c 'kill -KILL $$'").status == 128 + 9);
+  CHECK(sh(bin_for_pid() + " enter -t " + pid + " --pid -- sh -c 'kill -KILL $$'").status ==
+        128 + 9);
   CHECK(sh(bin + " enter -t " + pid + " --uts -- /nonexistent 2>/dev/null").status == 127);
-  CHECK(sh(bin_for_pid() + " enter -t " + pid + " --pid -- /nonexistent 2>/dev/null").status == 127);
+  CHECK(sh(bin_for_pid() + " enter -t " + pid + " --pid -- /nonexistent 2>/dev/null").status ==
+        127);
   CHECK(sh(bin + " enter -t " + pid + " --uts -- /etc/passwd 2>/dev/null").status == 126);
   auto err = sh(bin + " enter -t " + pid + " --ns net=/nonexistent true 2>&1");
   CHECK(err.status == 125);

@@ -143,7 +143,8 @@ TEST_CASE("deny_setgroups and drop_groups: runc's truth table") {
 
 TEST_CASE("format_time_offsets") {
   CHECK(format_time_offsets({}) == "");
-  std::vector<time_offset> o{{time_clock::monotonic, 86400, 5}, {time_clock::boottime, -7, 999'999'999}};
+  std::vector<time_offset> o{{time_clock::monotonic, 86400, 5},
+                             {time_clock::boottime, -7, 999'999'999}};
   CHECK(format_time_offsets(o) == "monotonic 86400 5\nboottime -7 999999999\n");
   CHECK(time_clock_from_name("boottime") == time_clock::boottime);
   CHECK(time_clock_from_name("realtime") == std::nullopt);

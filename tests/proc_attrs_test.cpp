@@ -90,7 +90,8 @@ TEST_CASE("write_oom_score_adj to a process that is gone names the file") {
 TEST_CASE("write_time_offsets to a process that unshared a time namespace") {
   waiting_child c(CLONE_NEWTIME);
   CHECK(ns_ino(c.pid(), "time_for_children") != ns_ino(c.pid(), "time"));
-  std::vector<time_offset> o{{time_clock::monotonic, 86400, 5}, {time_clock::boottime, -7, 999'999'999}};
+  std::vector<time_offset> o{{time_clock::monotonic, 86400, 5},
+                             {time_clock::boottime, -7, 999'999'999}};
   auto r = write_time_offsets(c.pid(), o);
   REQUIRE_OK(r);
   CHECK(normalized(c.file("timens_offsets")) == "monotonic 86400 5\nboottime -7 999999999\n");

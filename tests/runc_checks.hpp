@@ -1,10 +1,10 @@
 // tests/runc_checks.hpp — what the runc-style tests check of one init run (doctest asserts).
 #pragma once
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>

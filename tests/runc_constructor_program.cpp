@@ -2,8 +2,6 @@
 // main runs only in stage-2 (or when not started as an init) and reports what it sees on
 // stderr, as key=value lines; with arguments it execs them instead.
 #define NSENTRY_RUNC_PROTOCOL 11
-#include "nsentry/runc/constructor.hpp"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -13,6 +11,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+
+#include "nsentry/runc/constructor.hpp"
 
 namespace {
 
@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   const char* cloned = std::getenv("_LIBCONTAINER_CLONED_BINARY");
   struct statfs fs {};
   int ro = ::statfs("/proc/self/exe", &fs) == 0 && (fs.f_flags & ST_RDONLY) ? 1 : 0;
-  std::fprintf(stderr, "comm=%s\nexe=%s\ncloned=%s\nexe_ro=%d\n", comm, exe,
-               cloned ? cloned : "", ro);
+  std::fprintf(stderr, "comm=%s\nexe=%s\ncloned=%s\nexe_ro=%d\n", comm, exe, cloned ? cloned : "",
+               ro);
   for (const char* k : {"user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"}) ns_line(k);
   std::fprintf(stderr, "pid=%d\nuid=%u\ngid=%u\nsid_is_pid=%d\ngroups=%d\n",
                static_cast<int>(::getpid()), ::getuid(), ::getgid(),

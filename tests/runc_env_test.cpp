@@ -1,9 +1,4 @@
 // runc's three environment variables: not an init, an init, or an error naming what is wrong.
-#include "nsentry/runc/env.hpp"
-#include "tests/testing.hpp"
-
-#include "tests/alloc_counter.hpp"
-
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
@@ -12,6 +7,10 @@
 #include <new>
 #include <string>
 #include <vector>
+
+#include "nsentry/runc/env.hpp"
+#include "tests/alloc_counter.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace nsentry::runc;
@@ -51,8 +50,8 @@ TEST_CASE("no init pipe, or an empty one, is not an init, whatever else is set")
            {"_LIBCONTAINER_INITPIPE="},
            {"_LIBCONTAINER_INITPIPE=", "_LIBCONTAINER_LOGPIPE=junk", "_LIBCONTAINER_LOGLEVEL=-9"},
            {"_LIBCONTAINER_LOGPIPE=4", "_LIBCONTAINER_LOGLEVEL=2"},
-           {"_LIBCONTAINER_INITPIPEX=3"},     // a longer name is another variable
-           {"_LIBCONTAINER_INITPIP=3"},       // so is a shorter one
+           {"_LIBCONTAINER_INITPIPEX=3"},  // a longer name is another variable
+           {"_LIBCONTAINER_INITPIP=3"},    // so is a shorter one
        }) {
     CAPTURE(vars.size());
     auto s = scan(vars);
@@ -114,13 +113,22 @@ TEST_CASE("bad values are errors naming the variable and the value") {
            {{"_LIBCONTAINER_INITPIPE=3 "}, init_pipe_var, "3 ", nonint},
            {{"_LIBCONTAINER_INITPIPE=0x3"}, init_pipe_var, "0x3", nonint},
            {{"_LIBCONTAINER_INITPIPE=2147483648"}, init_pipe_var, "2147483648", "out of range"},
-           {{"_LIBCONTAINER_INITPIPE=99999999999999999999999"}, init_pipe_var,
-            "99999999999999999999999", "out of range"},
+           {{"_LIBCONTAINER_INITPIPE=99999999999999999999999"},
+            init_pipe_var,
+            "99999999999999999999999",
+            "out of range"},
            {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGPIPE=-4"}, log_pipe_var, "-4", nonint},
-           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGPIPE=four"}, log_pipe_var, "four", nonint},
-           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGLEVEL=7"}, log_level_var, "7",
+           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGPIPE=four"},
+            log_pipe_var,
+            "four",
+            nonint},
+           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGLEVEL=7"},
+            log_level_var,
+            "7",
             "out of range (0..6)"},
-           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGLEVEL=debug"}, log_level_var, "debug",
+           {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGLEVEL=debug"},
+            log_level_var,
+            "debug",
             nonint},
            {{"_LIBCONTAINER_INITPIPE=3", "_LIBCONTAINER_LOGLEVEL=-1"}, log_level_var, "-1", nonint},
        }) {
@@ -139,7 +147,8 @@ TEST_CASE("bad values are errors naming the variable and the value") {
 }
 
 TEST_CASE("a bad init pipe still reports the log settings that parsed, for the fatal line") {
-  auto s = scan({"_LIBCONTAINER_INITPIPE=x", "_LIBCONTAINER_LOGPIPE=9", "_LIBCONTAINER_LOGLEVEL=1"});
+  auto s =
+      scan({"_LIBCONTAINER_INITPIPE=x", "_LIBCONTAINER_LOGPIPE=9", "_LIBCONTAINER_LOGLEVEL=1"});
   REQUIRE(s.state == env_scan::status::invalid);
   CHECK(std::string(s.bad_variable) == init_pipe_var);
   CHECK(s.env.log_pipe == 9);

@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
   }
   pid_t s2 = 0;
   if (read_exact(sync[0], &s2, sizeof s2) != sizeof s2) die("receive stage-2 pid", EPIPE);
-  if (auto w = write_pid_report(pipe, {static_cast<pid_t>(s1), s2}); !w) die("pid report", w.error().errno_value());
+  if (auto w = write_pid_report(pipe, {static_cast<pid_t>(s1), s2}); !w)
+    die("pid report", w.error().errno_value());
   lg.debug("reported stage-1 ", s1, " stage-2 ", s2);
   return 0;
 }

@@ -6,9 +6,8 @@
 #include <grp.h>
 #include <sys/prctl.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 #include <memory>
 #include <set>
@@ -144,7 +143,8 @@ void check_namespaces(const seen& s, const plan& p, const std::map<ns_kind, ino_
 std::string map_lines(const id_map& m) {
   std::string out;
   for (const auto& r : m.ranges())
-    out += std::to_string(r.inside) + " " + std::to_string(r.outside) + " " + std::to_string(r.count) + "\n";
+    out += std::to_string(r.inside) + " " + std::to_string(r.outside) + " " +
+           std::to_string(r.count) + "\n";
   return out;
 }
 
@@ -341,13 +341,20 @@ TEST_CASE("runc nsenter_test: valid paths, invalid path, wrong type, child loggi
   valid.join = {{ns_kind::pid, self_pid_ns}};
 
   SUBCASE("1. valid paths: exit 0, both pids reported and reaped") {
-    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init"}; o.message = {encode(valid)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init"};
+      o.message = {encode(valid)};
+    });
     check_success(r, before);
   }
   SUBCASE("2. invalid path: non-zero exit") {
     plan p = valid;
     p.join = {{ns_kind::pid, "/proc/-1/ns/pid"}};
-    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init"}; o.log_pipe = true; o.message = {encode(p)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init"};
+      o.log_pipe = true;
+      o.message = {encode(p)};
+    });
     CHECK_FALSE(r.pids.has_value());
     check_fatal(r, before, "open(pid) on /proc/-1/ns/pid: No such file or directory");
   }
@@ -355,19 +362,30 @@ TEST_CASE("runc nsenter_test: valid paths, invalid path, wrong type, child loggi
     plan p = valid;
     p.create = {};
     p.join = {{ns_kind::net, self_pid_ns}};
-    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init"}; o.log_pipe = true; o.message = {encode(p)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init"};
+      o.log_pipe = true;
+      o.message = {encode(p)};
+    });
     CHECK_FALSE(r.pids.has_value());
     check_fatal(r, before, "nsexec-1[");
     CHECK(has_line(r, "fatal", "setns(net) on " + self_pid_ns + ": Invalid argument"));
     CHECK(r.strays.size() == 1);  // stage-1, never reported, reaped by the harness
   }
   SUBCASE("4. child logging: every line is {level, msg}; exit 0") {
-    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init"}; o.log_pipe = true; o.message = {encode(valid)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init"};
+      o.log_pipe = true;
+      o.message = {encode(valid)};
+    });
     check_success(r, before);
     REQUIRE(!r.log_lines.empty());
-    CHECK(has_line(r, "debug", "nsexec-0[" + std::to_string(r.stage0.pid) + "]: ~> nsexec stage-0"));
-    CHECK(has_line(r, "debug", "nsexec-1[" + std::to_string(r.pids->stage1) + "]: ~> nsexec stage-1"));
-    CHECK(has_line(r, "debug", "nsexec-2[" + std::to_string(r.pids->stage2) + "]: ~> nsexec stage-2"));
+    CHECK(
+        has_line(r, "debug", "nsexec-0[" + std::to_string(r.stage0.pid) + "]: ~> nsexec stage-0"));
+    CHECK(has_line(r, "debug",
+                   "nsexec-1[" + std::to_string(r.pids->stage1) + "]: ~> nsexec stage-1"));
+    CHECK(has_line(r, "debug",
+                   "nsexec-2[" + std::to_string(r.pids->stage2) + "]: ~> nsexec stage-2"));
     CHECK(r.stderr_text.empty());
   }
 }
@@ -387,7 +405,11 @@ TEST_CASE("every runc 1.1.5 capture, rewritten to live targets, through nsentry 
     std::map<ns_kind, ino_t> joined;
     plan p = rewrite(c, t.pid(), ns.path(), joined);
     auto with_target = children_set();
-    auto r = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry, {"--runc", "1.1"}); o.log_pipe = true; o.message = {encode(p)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = report_argv(runfiles_nsentry, {"--runc", "1.1"});
+      o.log_pipe = true;
+      o.message = {encode(p)};
+    });
     if (p.oom_score_adj && *p.oom_score_adj < 0 && !has_cap_sys_resource()) {
       // Going below the oom_score_adj_min this process inherited (0) needs CAP_SYS_RESOURCE,
       // which this machine's root may lack: then the init must fail at that step, as runc's.
@@ -416,7 +438,8 @@ TEST_CASE("every runc 1.1.5 capture, rewritten to live targets, through nsentry 
     if (c.name == "h3_exec_rootless") {
       // `runc exec` into a rootless container: its namespaces, made by the same user.
       t = std::make_unique<target>(
-          std::vector<std::string>{"--user", "--map-root-user", "--ipc", "--uts", "--pid", "--mount"},
+          std::vector<std::string>{"--user", "--map-root-user", "--ipc", "--uts", "--pid",
+                                   "--mount"},
           std::vector<std::string>{"setpriv", "--reuid=" + std::to_string(u.uid),
                                    "--regid=" + std::to_string(u.gid), "--clear-groups"});
       p = rewrite(c, t->pid(), "", joined);
@@ -457,8 +480,8 @@ TEST_CASE("every runc 1.1.5 capture, rewritten to live targets, through nsentry 
 TEST_CASE("spec §4's 1.2 example: a new time namespace with its offsets, written before stage-2") {
   auto before = children_set();
   plan p;
-  p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::pid,
-                    ns_kind::net, ns_kind::cgroup, ns_kind::time};
+  p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts,    ns_kind::ipc,
+                    ns_kind::pid,  ns_kind::net, ns_kind::cgroup, ns_kind::time};
   p.uid_map = id_map::from_ranges({{0, 100000, 65536}}).value();
   p.gid_map = p.uid_map;
   p.setgroups = true;
@@ -466,14 +489,23 @@ TEST_CASE("spec §4's 1.2 example: a new time namespace with its offsets, writte
   p.time_offsets = {{time_clock::monotonic, 172800, 0}};
   std::string msg = encode(p, runc_protocol::v1_2);
   CHECK(msg.size() == 112);  // the spec's byte count
-  auto r = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry, {"--runc", "1.2"}); o.log_pipe = true; o.message = {msg}; });
+  auto r = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry, {"--runc", "1.2"});
+    o.log_pipe = true;
+    o.message = {msg};
+  });
   check_success(r, before);
   auto s = parse_seen(r.stderr_text);
   CAPTURE(r.stderr_text);
   CHECK(all(s, "timens") == "monotonic 172800 0\nboottime 0 0\n");
   check_stage2(r, p, {}, 0, "");
   // _NSENTRY_RUNC_PROTOCOL=1.1 overrides --runc: attribute 27290 is then MOUNT_SOURCES.
-  auto r11 = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry, {"--runc", "1.2"}); o.env = {"_NSENTRY_RUNC_PROTOCOL=1.1"}; o.log_pipe = true; o.message = {msg}; });
+  auto r11 = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry, {"--runc", "1.2"});
+    o.env = {"_NSENTRY_RUNC_PROTOCOL=1.1"};
+    o.log_pipe = true;
+    o.message = {msg};
+  });
   check_fatal(r11, before, "attribute 27290");
 }
 
@@ -485,7 +517,10 @@ TEST_CASE("MOUNT_SOURCES: stage-1 gets each source, opened inside its mount name
   char tmpl[] = "/tmp/nsentry-mount-source-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   const std::string dir = tmpl;
-  struct cleanup { std::string d; ~cleanup() { ::rmdir(d.c_str()); } } cleanup_dir{dir};
+  struct cleanup {
+    std::string d;
+    ~cleanup() { ::rmdir(d.c_str()); }
+  } cleanup_dir{dir};
   REQUIRE(::chmod(dir.c_str(), 0700) == 0);
 
   plan p;
@@ -497,10 +532,16 @@ TEST_CASE("MOUNT_SOURCES: stage-1 gets each source, opened inside its mount name
 echo "fd7=$(readlink /proc/self/fd/7)"
 if [ -e /proc/self/fd/7 ]; then echo open7=1; else echo open7=0; fi
 echo "uid=$(id -u)")SH";
-  auto argv = std::vector<std::string>{runfiles_nsentry, "runc-init", "--runc", "1.1", "--", "/bin/sh", "-c", script};
+  auto argv = std::vector<std::string>{runfiles_nsentry, "runc-init", "--runc", "1.1", "--",
+                                       "/bin/sh",        "-c",        script};
 
   SUBCASE("the fd arrives on its number, without close-on-exec") {
-    auto r = run([&](runc_parent_options& o) { o.argv = argv; o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"}; o.log_pipe = true; o.message = {encode(p)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = argv;
+      o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"};
+      o.log_pipe = true;
+      o.message = {encode(p)};
+    });
     check_success(r, before);
     auto s = parse_seen(r.stderr_text);
     CAPTURE(r.stderr_text);
@@ -512,7 +553,12 @@ echo "uid=$(id -u)")SH";
   SUBCASE("a source that cannot be opened: fatal, naming it; nothing left") {
     plan q = p;
     q.mount_sources = std::vector<std::string>{"", dir + "/missing", ""};
-    auto r = run([&](runc_parent_options& o) { o.argv = argv; o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"}; o.log_pipe = true; o.message = {encode(q)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = argv;
+      o.env = {"_LIBCONTAINER_MOUNT_FDS=[-1,7,-1]"};
+      o.log_pipe = true;
+      o.message = {encode(q)};
+    });
     CHECK_FALSE(r.pids.has_value());
     check_fatal(r, before, dir + "/missing");
   }
@@ -531,7 +577,12 @@ echo "uid=$(id -u)")SH";
     };
     for (const auto& [env, needle] : cases) {
       CAPTURE(env);
-      auto r = run([&](runc_parent_options& o) { o.argv = argv; if (!env.empty()) o.env = {env}; o.log_pipe = true; o.message = {encode(p)}; });
+      auto r = run([&](runc_parent_options& o) {
+        o.argv = argv;
+        if (!env.empty()) o.env = {env};
+        o.log_pipe = true;
+        o.message = {encode(p)};
+      });
       CHECK_FALSE(r.pids.has_value());
       check_fatal(r, before, needle);
       CHECK(r.strays.empty());  // refused before stage-1 exists
@@ -548,18 +599,27 @@ TEST_CASE("protocol 1.1 writes one 0x00 before reading the message; protocol 1.2
   for (const char* v : {"1.1", "1.2"}) {
     CAPTURE(v);
     const bool v11 = std::string_view(v) == "1.1";
-    auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.message = {encode(p, v11 ? runc_protocol::v1_1 : runc_protocol::v1_2)}; });
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init", "--runc", v};
+      o.message = {encode(p, v11 ? runc_protocol::v1_1 : runc_protocol::v1_2)};
+    });
     check_success(r, before);
     CHECK(r.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
     // Before the message is read: an init that gets no message at all has written it already.
-    auto none = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", v}; o.shutdown_after_message = true; });
+    auto none = run([&](runc_parent_options& o) {
+      o.argv = {runfiles_nsentry, "runc-init", "--runc", v};
+      o.shutdown_after_message = true;
+    });
     CHECK_FALSE(none.pids.has_value());
     CHECK(none.stage0.reaped);
     CHECK(none.stage0.code == 1);
     CHECK(none.setup_bytes == (v11 ? std::string(1, '\0') : std::string()));
   }
   // The constructor of a program built with NSENTRY_RUNC_PROTOCOL 11 writes it too.
-  auto c = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.message = {encode(p)}; });
+  auto c = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_program};
+    o.message = {encode(p)};
+  });
   check_success(c, before);
   CHECK(c.setup_bytes == std::string(1, '\0'));
 }
@@ -586,18 +646,36 @@ TEST_CASE("a message split across several writes with pauses is read whole") {
 
 TEST_CASE("no init pipe: nothing happens; bad environment values are fatal") {
   auto before = children_set();
-  auto r = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry); o.init_pipe_value = ""; o.message = {"x"}; });
+  auto r = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry);
+    o.init_pipe_value = "";
+    o.message = {"x"};
+  });
   CHECK(r.stage0.exited_zero());
   CHECK(r.pid_error == "end of file before the pid report");
   CHECK(r.stderr_text.empty());  // CMD did not run either
   CHECK(children_set() == before);
 
-  auto bad = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry); o.log_pipe = true; o.log_level_value = "loud"; o.message = {"x"}; });
+  auto bad = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry);
+    o.log_pipe = true;
+    o.log_level_value = "loud";
+    o.message = {"x"};
+  });
   check_fatal(bad, before, "_LIBCONTAINER_LOGLEVEL=loud: not a non-negative decimal integer");
-  auto no_log = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry); o.init_pipe_value = "three"; o.message = {"x"}; });
+  auto no_log = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry);
+    o.init_pipe_value = "three";
+    o.message = {"x"};
+  });
   CHECK(no_log.stage0.code == 1);
-  CHECK(no_log.stderr_text == "FATAL: _LIBCONTAINER_INITPIPE=three: not a non-negative decimal integer\n");
-  auto proto = run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry); o.env = {"_NSENTRY_RUNC_PROTOCOL=2"}; o.message = {"x"}; });
+  CHECK(no_log.stderr_text ==
+        "FATAL: _LIBCONTAINER_INITPIPE=three: not a non-negative decimal integer\n");
+  auto proto = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry);
+    o.env = {"_NSENTRY_RUNC_PROTOCOL=2"};
+    o.message = {"x"};
+  });
   CHECK(proto.stage0.code == 1);
   CHECK(proto.stderr_text == "FATAL: _NSENTRY_RUNC_PROTOCOL=2: not 1.1 or 1.2\n");
   CHECK(children_set() == before);
@@ -608,7 +686,12 @@ TEST_CASE("no init pipe: nothing happens; bad environment values are fatal") {
 TEST_CASE("fatal paths: exit 1, one fatal line, known stages killed, nothing left") {
   auto before = children_set();
   auto fatal_run = [&](const std::string& msg, bool shut = false) {
-    return run([&](runc_parent_options& o) { o.argv = report_argv(runfiles_nsentry); o.log_pipe = true; o.message = {msg}; o.shutdown_after_message = shut; });
+    return run([&](runc_parent_options& o) {
+      o.argv = report_argv(runfiles_nsentry);
+      o.log_pipe = true;
+      o.message = {msg};
+      o.shutdown_after_message = shut;
+    });
   };
   SUBCASE("truncated message") {
     captures::capture c;
@@ -726,7 +809,11 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   captures::capture c;
   for (auto& x : captures::all())
     if (x.name == "b_userns") c = x;
-  auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.log_pipe = true; o.message = {captures::as_string(c.bytes)}; });
+  auto r = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_program};
+    o.log_pipe = true;
+    o.message = {captures::as_string(c.bytes)};
+  });
   check_success(r, before);
   auto s = parse_seen(r.stderr_text);
   CAPTURE(r.stderr_text);
@@ -750,10 +837,15 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   CHECK(one(s, "exe").find("runc_constructor_program") == std::string::npos);
   CHECK(one(s, "cloned") == "1");
   // runc's own debug line (runc's debug.bats and exec.bats --debug look for it), before staging.
-  CHECK(has_line(r, "debug", "nsexec[" + std::to_string(r.stage0.pid) + "]: => nsexec container setup"));
+  CHECK(has_line(r, "debug",
+                 "nsexec[" + std::to_string(r.stage0.pid) + "]: => nsexec container setup"));
 
   // Not started as an init: main runs as usual, in our namespaces.
-  auto plain = run([&](runc_parent_options& o) { o.argv = {runfiles_program}; o.init_pipe_value = ""; o.message = {"x"}; });
+  auto plain = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_program};
+    o.init_pipe_value = "";
+    o.message = {"x"};
+  });
   CHECK(plain.stage0.exited_zero());
   auto ps = parse_seen(plain.stderr_text);
   CHECK(one(ps, "initpipe") == "");
@@ -763,7 +855,10 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
   CHECK(one(ps, "exe_ro") == "0");
 
   // With arguments, stage-2 execs them (here: the report script).
-  auto ex = run([&](runc_parent_options& o) { o.argv = {runfiles_program, "/bin/sh", "-c", report_script}; o.message = {captures::as_string(c.bytes)}; });
+  auto ex = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_program, "/bin/sh", "-c", report_script};
+    o.message = {captures::as_string(c.bytes)};
+  });
   check_success(ex, before);
   auto p = bootstrap::parse(c.bytes, runc_protocol::v1_1);
   REQUIRE(p.has_value());
@@ -774,21 +869,41 @@ TEST_CASE("constructor.hpp: a program that is its own init reaches main only as 
 
 TEST_CASE("nsentry runc-init: CMD exit statuses and exec failures in stage-2") {
   auto before = children_set();
-  auto r = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--", "sh", "-c", "exit 7"}; o.message = {encode(plan{})}; });
+  auto r = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_nsentry, "runc-init", "--", "sh", "-c", "exit 7"};
+    o.message = {encode(plan{})};
+  });
   CHECK(r.stage0.exited_zero());
   CHECK(r.stage2.code == 7);
-  auto nf = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--", "/nonexistent"}; o.log_pipe = true; o.message = {encode(plan{})}; });
+  auto nf = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_nsentry, "runc-init", "--", "/nonexistent"};
+    o.log_pipe = true;
+    o.message = {encode(plan{})};
+  });
   CHECK(nf.stage0.exited_zero());  // stage-2 finished its setup before the exec
   CHECK(nf.stage2.code == 127);
   CHECK(has_line(nf, "fatal", "exec /nonexistent: No such file or directory"));
   // The init's variables and pipes do not reach CMD.
-  auto env = run([&](runc_parent_options& o) { o.env = {"KEEP=1"}; o.argv = {runfiles_nsentry, "runc-init", "--", "/bin/sh", "-c", "env >&2; for f in 3 4; do [ -e /proc/$$/fd/$f ] && echo fd$f >&2; done; true"}; o.log_pipe = true; o.message = {encode(plan{})}; });
+  auto env = run([&](runc_parent_options& o) {
+    o.env = {"KEEP=1"};
+    o.argv = {runfiles_nsentry,
+              "runc-init",
+              "--",
+              "/bin/sh",
+              "-c",
+              "env >&2; for f in 3 4; do [ -e /proc/$$/fd/$f ] && echo fd$f >&2; done; true"};
+    o.log_pipe = true;
+    o.message = {encode(plan{})};
+  });
   CHECK(env.stage2.exited_zero());
   CHECK(env.stderr_text.find("_LIBCONTAINER") == std::string::npos);
   CHECK(env.stderr_text.find("fd3") == std::string::npos);
   CHECK(env.stderr_text.find("fd4") == std::string::npos);
   CHECK(env.stderr_text.find("KEEP=1") != std::string::npos);
-  auto usage = run([&](runc_parent_options& o) { o.argv = {runfiles_nsentry, "runc-init", "--runc", "2.0"}; o.message = {encode(plan{})}; });
+  auto usage = run([&](runc_parent_options& o) {
+    o.argv = {runfiles_nsentry, "runc-init", "--runc", "2.0"};
+    o.message = {encode(plan{})};
+  });
   CHECK(usage.stage0.code == 1);
   CHECK(children_set() == before);
 }

@@ -1,23 +1,21 @@
 // runc's JSON-lines log: exact bytes, escaping, truncation, filtering, one write per line.
-#include "nsentry/runc/log.hpp"
-
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
 
 #include <atomic>
-#include <cstring>
+#include <boost/json.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "nsentry/fd.hpp"
-#include "tests/testing.hpp"
-
+#include "nsentry/runc/log.hpp"
 #include "tests/alloc_counter.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace nsentry::runc;
@@ -107,13 +105,17 @@ TEST_CASE("exact bytes: runc's spacing, stage tags, every escape class") {
   l.set_stage(0);
   CHECK(line(l, log_level::info, "a") == "{\"level\":\"info\", \"msg\": \"nsexec-0[1234]: a\"}\n");
   l.set_stage(1);
-  CHECK(line(l, log_level::error, "b") == "{\"level\":\"error\", \"msg\": \"nsexec-1[1234]: b\"}\n");
+  CHECK(line(l, log_level::error, "b") ==
+        "{\"level\":\"error\", \"msg\": \"nsexec-1[1234]: b\"}\n");
   l.set_stage(2);
-  CHECK(line(l, log_level::fatal, "c") == "{\"level\":\"fatal\", \"msg\": \"nsexec-2[1234]: c\"}\n");
+  CHECK(line(l, log_level::fatal, "c") ==
+        "{\"level\":\"fatal\", \"msg\": \"nsexec-2[1234]: c\"}\n");
   CHECK(line(l, log_level::warning, "d") ==
         "{\"level\":\"warning\", \"msg\": \"nsexec-2[1234]: d\"}\n");
-  CHECK(line(l, log_level::trace, "e") == "{\"level\":\"trace\", \"msg\": \"nsexec-2[1234]: e\"}\n");
-  CHECK(line(l, log_level::panic, "f") == "{\"level\":\"panic\", \"msg\": \"nsexec-2[1234]: f\"}\n");
+  CHECK(line(l, log_level::trace, "e") ==
+        "{\"level\":\"trace\", \"msg\": \"nsexec-2[1234]: e\"}\n");
+  CHECK(line(l, log_level::panic, "f") ==
+        "{\"level\":\"panic\", \"msg\": \"nsexec-2[1234]: f\"}\n");
   CHECK(c.got.empty());  // format_line only formats
 }
 
@@ -122,8 +124,9 @@ TEST_CASE("parts: strings, integers, chars, enums, errno text") {
   logger l(4, log_level::debug);
   std::string s = "str";
   const char* null = nullptr;
-  CHECK(line(l, log_level::debug, "pid ", 42, " neg ", -7, " big ", std::uint64_t(18446744073709551615ULL),
-             " min ", INT64_MIN, ' ', s, ' ', null, ' ', true, ' ', log_level::info) ==
+  CHECK(line(l, log_level::debug, "pid ", 42, " neg ", -7, " big ",
+             std::uint64_t(18446744073709551615ULL), " min ", INT64_MIN, ' ', s, ' ', null, ' ',
+             true, ' ', log_level::info) ==
         "{\"level\":\"debug\", \"msg\": \"nsexec[1234]: pid 42 neg -7 big 18446744073709551615 "
         "min -9223372036854775808 str (null) true 4\"}\n");
   CHECK(line(l, log_level::debug, "setns: ", errno_text{EPERM}) ==
@@ -143,7 +146,8 @@ TEST_CASE("long text is cut at 4096 bytes on an escape and UTF-8 boundary; still
   std::string got = line(l, log_level::debug, ascii);
   CHECK(got.size() == max_log_line);
   CHECK(got == prefix + std::string(max_log_line - prefix.size() - 6, 'a') + "...\"}\n");
-  check_json(got, "debug", "nsexec[1234]: " + std::string(max_log_line - prefix.size() - 6, 'a') + "...");
+  check_json(got, "debug",
+             "nsexec[1234]: " + std::string(max_log_line - prefix.size() - 6, 'a') + "...");
 
   // Six-byte escapes are never split, whatever the alignment.
   for (std::size_t lead = 0; lead < 6; ++lead) {
@@ -329,6 +333,7 @@ TEST_CASE("the pid is the writer's own, in its own pid namespace: pid 1 logs [1]
   REQUIRE(WEXITSTATUS(st) == 0);
   std::string got;
   char buf[256];
-  for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;)
+    got.append(buf, static_cast<std::size_t>(n));
   CHECK(got == "{\"level\":\"debug\", \"msg\": \"nsexec-2[1]: inside\"}\n");
 }

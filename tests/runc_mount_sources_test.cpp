@@ -1,8 +1,6 @@
 // runc 1.1's MOUNT_SOURCES pieces: _LIBCONTAINER_MOUNT_FDS parsed strictly, sources paired with fd
 // numbers (errors name the source), descriptors passed with SCM_RIGHTS, and stage-0's opening of
 // the sources inside another process's mount namespace (privileged: unshare + setns).
-#include "nsentry/runc/mount_sources.hpp"
-
 #include <doctest/doctest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -12,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "nsentry/runc/mount_sources.hpp"
+
 using namespace nsentry;
 using namespace nsentry::runc;
 
@@ -20,13 +20,19 @@ TEST_CASE("parse_mount_fds: a JSON array of -1 and descriptor numbers, nothing e
   CHECK(parse_mount_fds("[-1,5,-1,12]").value() == std::vector<int>{-1, 5, -1, 12});
   CHECK(parse_mount_fds(" [ 0 , 2147483647 ] ").value() == std::vector<int>{0, 2147483647});
   const std::pair<const char*, const char*> bad[] = {
-      {"", "missing '['"},         {"5", "missing '['"},
-      {"[5", "missing ']'"},       {"[5,", "not a number"},
-      {"[,5]", "not a number"},    {"[5 6]", "expected ',' or ']'"},
-      {"[-2]", "out of range"},    {"[2147483648]", "out of range"},
+      {"", "missing '['"},
+      {"5", "missing '['"},
+      {"[5", "missing ']'"},
+      {"[5,", "not a number"},
+      {"[,5]", "not a number"},
+      {"[5 6]", "expected ',' or ']'"},
+      {"[-2]", "out of range"},
+      {"[2147483648]", "out of range"},
       {"[99999999999999999999]", "out of range"},
-      {"[+5]", "not a number"},    {"[05]", "leading zero"},
-      {"[-]", "not a number"},     {"[5]x", "text after ']'"},
+      {"[+5]", "not a number"},
+      {"[05]", "leading zero"},
+      {"[-]", "not a number"},
+      {"[5]x", "text after ']'"},
       {"[5.0]", "expected ',' or ']'"},
   };
   for (auto [text, why] : bad) {
@@ -54,11 +60,15 @@ TEST_CASE("pair_mount_sources: every source has a number, every number a source,
   CHECK(msg({-1, -1, -1, 9}).find("no fd for mount source /a") != std::string::npos);
   CHECK(msg({5, 7, -1, 9}).find("fd 5 for mount 0, which has no source") != std::string::npos);
   CHECK(msg({-1, 7, -1, 7}).find("fd 7 for mount source /b is used twice") != std::string::npos);
-  CHECK(msg({-1, 4, -1, 9}).find("fd 4 for mount source /a is the init's own pipe") != std::string::npos);
-  CHECK(msg({-1, 1, -1, 9}).find("fd 1 for mount source /a is a standard stream") != std::string::npos);
+  CHECK(msg({-1, 4, -1, 9}).find("fd 4 for mount source /a is the init's own pipe") !=
+        std::string::npos);
+  CHECK(msg({-1, 1, -1, 9}).find("fd 1 for mount source /a is a standard stream") !=
+        std::string::npos);
 }
 
-TEST_CASE("open_mount_sources_in: opened in the target's mount namespace, then back; errors name the source") {
+TEST_CASE(
+    "open_mount_sources_in: opened in the target's mount namespace, then back; errors name the "
+    "source") {
   // The target: a child in a new mount namespace where a tmpfs hides /mnt's host contents.
   int ready[2], go[2];
   REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
@@ -68,8 +78,10 @@ TEST_CASE("open_mount_sources_in: opened in the target's mount namespace, then b
   if (child == 0) {
     ::close(go[1]);  // else the read below never sees end of file
     char c = 0;
-    bool ok = ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-              ::mount("tmpfs", "/mnt", "tmpfs", 0, "mode=0755") == 0 && ::mkdir("/mnt/only-inside", 0700) == 0;
+    bool ok = ::unshare(CLONE_NEWNS) == 0 &&
+              ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+              ::mount("tmpfs", "/mnt", "tmpfs", 0, "mode=0755") == 0 &&
+              ::mkdir("/mnt/only-inside", 0700) == 0;
     c = ok ? 'y' : 'n';
     if (::write(ready[1], &c, 1) != 1) ::_exit(2);
     if (::read(go[0], &c, 1) < 0) ::_exit(2);

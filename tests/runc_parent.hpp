@@ -41,8 +41,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,15 +54,15 @@
 namespace nsentry::test {
 
 struct runc_parent_options {
-  std::vector<std::string> argv;         // argv[0] is the executable's path
-  std::vector<std::string> env;          // extra NAME=value entries (PATH etc. are not added)
-  std::string init_pipe_value = "3";     // what _LIBCONTAINER_INITPIPE says ("" = unset)
-  bool log_pipe = false;                 // fd 4 + _LIBCONTAINER_LOGPIPE=4
-  std::string log_level_value = "5";     // _LIBCONTAINER_LOGLEVEL when log_pipe ("" = unset)
-  std::vector<std::string> message;      // chunks, written in order
-  std::chrono::milliseconds pause{0};    // between chunks
-  bool shutdown_after_message = false;   // SHUT_WR after the message, so that a truncated
-                                         // message ends in end of file (runc never does this)
+  std::vector<std::string> argv;        // argv[0] is the executable's path
+  std::vector<std::string> env;         // extra NAME=value entries (PATH etc. are not added)
+  std::string init_pipe_value = "3";    // what _LIBCONTAINER_INITPIPE says ("" = unset)
+  bool log_pipe = false;                // fd 4 + _LIBCONTAINER_LOGPIPE=4
+  std::string log_level_value = "5";    // _LIBCONTAINER_LOGLEVEL when log_pipe ("" = unset)
+  std::vector<std::string> message;     // chunks, written in order
+  std::chrono::milliseconds pause{0};   // between chunks
+  bool shutdown_after_message = false;  // SHUT_WR after the message, so that a truncated
+                                        // message ends in end of file (runc never does this)
   std::chrono::milliseconds timeout{10000};
   // Called with stage-0's pid after it is started and before the message is written (e.g. to
   // look at /proc/<pid>/exe while the init waits for its message).
@@ -72,8 +72,8 @@ struct runc_parent_options {
 struct process_status {
   pid_t pid = 0;
   bool reaped = false;
-  int code = -1;   // exit code when exited
-  int signal = 0;  // terminating signal when killed
+  int code = -1;      // exit code when exited
+  int signal = 0;     // terminating signal when killed
   std::string error;  // why it could not be reaped
   std::string comm;   // /proc/<pid>/comm once it had exited, before it was reaped
   bool exited_zero() const { return reaped && signal == 0 && code == 0; }
@@ -82,11 +82,11 @@ struct process_status {
 struct runc_run {
   process_status stage0, stage1, stage2;
   std::optional<runc::pid_report> pids;
-  std::string pid_error;       // why there is no pid report
-  std::string setup_bytes;     // 0x00 bytes before the pid report (runc 1.1 writes exactly one)
-  std::string message_error;   // a failed write of the message (the init died early)
+  std::string pid_error;      // why there is no pid report
+  std::string setup_bytes;    // 0x00 bytes before the pid report (runc 1.1 writes exactly one)
+  std::string message_error;  // a failed write of the message (the init died early)
   std::vector<std::string> log_lines;  // without their '\n'
-  std::string log_bytes;       // everything read from the log pipe
+  std::string log_bytes;               // everything read from the log pipe
   std::string stderr_text;
   bool timed_out = false;
   // Children that were already dead (zombies) once stage-0 and the reported stages were
@@ -200,7 +200,8 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
   auto deadline = detail::clock::now() + o.timeout;
 
   int sp[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) return posix_error(step::socketpair);
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+    return posix_error(step::socketpair);
   unique_fd sock(sp[0]), child_sock(sp[1]);
   int lp[2] = {-1, -1}, ep[2];
   if (o.log_pipe && ::pipe2(lp, O_CLOEXEC) == -1) return posix_error(step::pipe);

@@ -1,9 +1,4 @@
 // The pid line on the init pipe: exact bytes out, strict decoding in.
-#include "nsentry/runc/pid_report.hpp"
-#include "tests/testing.hpp"
-
-#include "tests/alloc_counter.hpp"
-
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
@@ -13,6 +8,10 @@
 #include <new>
 #include <string>
 #include <vector>
+
+#include "nsentry/runc/pid_report.hpp"
+#include "tests/alloc_counter.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace nsentry::runc;
@@ -130,7 +129,8 @@ TEST_CASE("the reader rejects anything else, naming what and where") {
            {"{}", "offset 1: missing field stage1_pid"},
            {"{\"stage1_pid\":1}", "offset 0: missing field stage2_pid"},
            {"{\"stage2_pid\":1}", "offset 0: missing field stage1_pid"},
-           {"{\"stage1_pid\":1,\"stage2_pid\":2,\"stage3_pid\":3}", "offset 31: unknown field \"stage3_pid\""},
+           {"{\"stage1_pid\":1,\"stage2_pid\":2,\"stage3_pid\":3}",
+            "offset 31: unknown field \"stage3_pid\""},
            {"{\"pid\":1,\"stage1_pid\":1,\"stage2_pid\":2}", "offset 1: unknown field \"pid\""},
            {"{\"stage1_pid\":1,\"stage1_pid\":2}", "offset 16: duplicate field stage1_pid"},
            {"{\"stage1_pid\":0,\"stage2_pid\":2}", "offset 14: stage1_pid is not a positive pid"},
@@ -140,12 +140,14 @@ TEST_CASE("the reader rejects anything else, naming what and where") {
            {"{\"stage1_pid\":\"1\",\"stage2_pid\":2}", "offset 14: stage1_pid is not an integer"},
            {"{\"stage1_pid\":null,\"stage2_pid\":2}", "offset 14: stage1_pid is not an integer"},
            {"{\"stage1_pid\":01,\"stage2_pid\":2}", "offset 14: stage1_pid has a leading zero"},
-           {"{\"stage1_pid\":2147483648,\"stage2_pid\":2}", "offset 14: stage1_pid is out of range"},
+           {"{\"stage1_pid\":2147483648,\"stage2_pid\":2}",
+            "offset 14: stage1_pid is out of range"},
            {"{\"stage1_pid\":1,\"stage2_pid\":2}x", "offset 31: trailing bytes after the object"},
            {"{\"stage1_pid\":1,\"stage2_pid\":2}\n{", "offset 32: trailing bytes after the object"},
            {"{\"stage1_pid\":1 \"stage2_pid\":2}", "offset 16: expected ',' or '}'"},
            {"{\"stage1_pid\" 1,\"stage2_pid\":2}", "offset 14: expected ':'"},
-           {"{\"stage\\u0031_pid\":1,\"stage2_pid\":2}", "offset 7: escaped field names are not accepted"},
+           {"{\"stage\\u0031_pid\":1,\"stage2_pid\":2}",
+            "offset 7: escaped field names are not accepted"},
            {"{\"stage1_pid", "offset 12: unterminated field name"},
        }) {
     CAPTURE(b.text);

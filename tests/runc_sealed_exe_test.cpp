@@ -1,7 +1,4 @@
 // The sealed self re-exec: the copy, its seals, its fallbacks, and a real re-exec.
-#include "nsentry/runc/sealed_exe.hpp"
-#include "tests/testing.hpp"
-
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <sys/mman.h>
@@ -11,6 +8,9 @@
 
 #include <map>
 #include <string>
+
+#include "nsentry/runc/sealed_exe.hpp"
+#include "tests/testing.hpp"
 
 using namespace nsentry;
 using namespace nsentry::runc;
@@ -56,7 +56,8 @@ std::map<std::string, std::string> run_helper(int& status) {
   ::close(p[1]);
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   ::close(p[0]);
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   std::map<std::string, std::string> kv;
@@ -170,9 +171,11 @@ TEST_CASE("failures are named and leak no descriptor") {
     CHECK(r.error().message() == "open on /proc/self/exe: No such file or directory");
   }
   SUBCASE("sendfile midway") {
-    sys::scoped_override o{&sys::table::sendfile, [](int out, int in, off_t* off, size_t n) -> ssize_t {
+    sys::scoped_override o{&sys::table::sendfile,
+                           [](int out, int in, off_t* off, size_t n) -> ssize_t {
                              static bool first = true;
-                             if (std::exchange(first, false)) return sys::real_calls.sendfile(out, in, off, n < 4096 ? n : 4096);
+                             if (std::exchange(first, false))
+                               return sys::real_calls.sendfile(out, in, off, n < 4096 ? n : 4096);
                              errno = EIO;
                              return -1;
                            }};
@@ -181,7 +184,8 @@ TEST_CASE("failures are named and leak no descriptor") {
     CHECK(r.error().message() == "sendfile on /proc/self/exe: Input/output error");
   }
   SUBCASE("short copy") {
-    sys::scoped_override o{&sys::table::sendfile, [](int, int, off_t*, size_t) -> ssize_t { return 0; }};
+    sys::scoped_override o{&sys::table::sendfile,
+                           [](int, int, off_t*, size_t) -> ssize_t { return 0; }};
     auto r = sealed_copy_of_self();
     REQUIRE(r.has_error());
     CHECK(r.error().message().find("copied 0 of ") != std::string::npos);
@@ -247,7 +251,8 @@ TEST_CASE("readonly_bind_of_self: a read-only view of our executable, no mount o
     struct statfs fs {};
     REQUIRE(::fstatfs(fd.value().get(), &fs) == 0);
     CHECK((fs.f_flags & ST_RDONLY) != 0);
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     REQUIRE(::fstat(fd.value().get(), &a) == 0);
     REQUIRE(::stat("/proc/self/exe", &b) == 0);
     CHECK(a.st_ino == b.st_ino);  // the same file, through a read-only mount

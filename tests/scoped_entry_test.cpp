@@ -43,7 +43,8 @@ TEST_CASE("enter_scoped<net_ns, uts_ns>(pid): in, then back on scope exit") {
   CHECK(rc == 0);
 }
 
-TEST_CASE("enter_scoped: back on exception; explicit restore(); by path; other threads unaffected") {
+TEST_CASE(
+    "enter_scoped: back on exception; explicit restore(); by path; other threads unaffected") {
   target t(target_flags());
   int rc = in_child([&] {
     ino_t net = thread_ns_ino("net");

@@ -1,11 +1,12 @@
 // The syscall indirection and the kernel feature probes.
-#include "nsentry/probe.hpp"
 #include "nsentry/sys.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
+
+#include "nsentry/probe.hpp"
 
 using namespace nsentry;
 

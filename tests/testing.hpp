@@ -57,7 +57,9 @@ inline ino_t ns_ino(const std::string& path) {
 inline ino_t ns_ino(pid_t pid, const char* entry) {
   return ns_ino("/proc/" + std::to_string(pid) + "/ns/" + entry);
 }
-inline ino_t self_ns_ino(const char* entry) { return ns_ino(std::string("/proc/self/ns/") + entry); }
+inline ino_t self_ns_ino(const char* entry) {
+  return ns_ino(std::string("/proc/self/ns/") + entry);
+}
 inline ino_t thread_ns_ino(const char* entry) {
   return ns_ino(std::string("/proc/thread-self/ns/") + entry);
 }
@@ -72,7 +74,8 @@ struct run_result {
 
 #define REQUIRE_OK(r) REQUIRE_MESSAGE(static_cast<bool>(r), ::testing::describe(r))
 #define CHECK_OK(r) CHECK_MESSAGE(static_cast<bool>(r), ::testing::describe(r))
-#define CHECK_ERROR(r, code, s) CHECK_MESSAGE(::testing::is_error((r), (code), (s)), ::testing::describe(r))
-#define CHECK_ERROR_KIND(r, code, s, k)                                                    \
-  CHECK_MESSAGE((::testing::is_error((r), (code), (s)) && (r).error().kind == (k)),       \
+#define CHECK_ERROR(r, code, s) \
+  CHECK_MESSAGE(::testing::is_error((r), (code), (s)), ::testing::describe(r))
+#define CHECK_ERROR_KIND(r, code, s, k)                                             \
+  CHECK_MESSAGE((::testing::is_error((r), (code), (s)) && (r).error().kind == (k)), \
                 ::testing::describe(r))

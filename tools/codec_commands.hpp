@@ -1,13 +1,14 @@
 // tools/codec_commands.hpp — `nsentry decode` and `nsentry encode`.
 //
-//   nsentry decode [--runc 1.1|1.2] FILE   runc bootstrap message -> one JSON object (plan_json.hpp)
-//   nsentry encode [--runc 1.1|1.2] FILE   that JSON -> the message bytes, in runc's order
+//   nsentry decode [--runc 1.1|1.2] FILE   runc bootstrap message -> one JSON object
+//   (plan_json.hpp) nsentry encode [--runc 1.1|1.2] FILE   that JSON -> the message bytes, in
+//   runc's order
 // FILE "-" is stdin. Bad input: exit 2, nothing on stdout, one line "nsentry: <what>" on stderr.
 #pragma once
 
-#include <boost/json.hpp>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 
@@ -54,8 +55,9 @@ inline int codec_main(bool decoding, int argc, char** argv) {
   std::vector<std::string> files;
   command c;
   c.name = decoding ? "decode" : "encode";
-  c.summary = decoding ? "Print a runc bootstrap message as a JSON plan (one object on stdout)."
-                       : "Write a JSON plan as a runc bootstrap message, byte for byte as runc does.";
+  c.summary = decoding
+                  ? "Print a runc bootstrap message as a JSON plan (one object on stdout)."
+                  : "Write a JSON plan as a runc bootstrap message, byte for byte as runc does.";
   c.usage = "[--runc 1.1|1.2] <file>|-";
   c.example = decoding ? "nsentry decode --runc 1.1 message.bin"
                        : "nsentry encode --runc 1.1 plan.json > message.bin";

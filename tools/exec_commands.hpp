@@ -9,7 +9,6 @@
 #pragma once
 
 #include <charconv>
-
 #include <limits>
 #include <memory>
 #include <optional>
@@ -172,12 +171,13 @@ inline int enter_main(int argc, char** argv) {
                          a.target = static_cast<pid_t>(pid);
                          return std::nullopt;
                        }});
-  c.options.push_back({'a', "all", "", "every namespace of the target that differs from ours",
-                       set_flag(a.all)});
+  c.options.push_back(
+      {'a', "all", "", "every namespace of the target that differs from ours", set_flag(a.all)});
   static const auto kind_help = [] {  // "the target's user namespace", ... from the table
     std::array<std::string, ns_kind_count> h;
     for (const auto& row : ns_kinds)
-      h[static_cast<std::size_t>(row.kind)] = "the target's " + std::string(row.name) + " namespace";
+      h[static_cast<std::size_t>(row.kind)] =
+          "the target's " + std::string(row.name) + " namespace";
     return h;
   }();
   for (const auto& row : ns_kinds)  // -U,--user ... from the table of kinds

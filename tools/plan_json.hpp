@@ -18,14 +18,13 @@
 
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>  // basic_parser<duplicate_key_finder>
-
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nsentry/error.hpp"
@@ -50,7 +49,8 @@ inline boost::json::object plan_to_json(const plan& p) {
   json::array create;
   for (ns_kind k : p.create) create.push_back(json::string(name_of(k)));
   json::array join;
-  for (const auto& j : p.join) join.push_back(json::object{{"ns", name_of(j.kind)}, {"path", j.path}});
+  for (const auto& j : p.join)
+    join.push_back(json::object{{"ns", name_of(j.kind)}, {"path", j.path}});
   json::array offsets;
   for (const auto& t : p.time_offsets)
     offsets.push_back(
@@ -144,7 +144,7 @@ inline result<id_map> json_map(const boost::json::value& v, const std::string& w
 }
 
 inline result<std::optional<std::string>> json_opt_str(const boost::json::value& v,
-                                                        const std::string& where) {
+                                                       const std::string& where) {
   if (v.is_null()) return std::optional<std::string>{};
   NSENTRY_TRY(auto s, json_str(v, where));
   return std::optional<std::string>(std::move(s));
@@ -156,9 +156,10 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
   using namespace detail;
   if (!v.is_object()) return json_error("$", "expected an object");
   const auto& o = v.get_object();
-  static constexpr std::string_view keys[] = {
-      "create",       "join",        "uid_map",     "gid_map",      "setgroups",    "rootless_euid",
-      "oom_score_adj", "uidmap_tool", "gidmap_tool", "time_offsets", "mount_sources"};
+  static constexpr std::string_view keys[] = {"create",        "join",         "uid_map",
+                                              "gid_map",       "setgroups",    "rootless_euid",
+                                              "oom_score_adj", "uidmap_tool",  "gidmap_tool",
+                                              "time_offsets",  "mount_sources"};
   for (const auto& [k, _] : o) {
     bool known = false;
     for (auto key : keys) known = known || key == k;
@@ -188,9 +189,15 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
       p.join.push_back({*k, std::move(path)});
     }
   }
-  if (auto* m = o.if_contains("uid_map")) { NSENTRY_TRY(p.uid_map, json_map(*m, "$.uid_map", step::uid_map)); }
-  if (auto* m = o.if_contains("gid_map")) { NSENTRY_TRY(p.gid_map, json_map(*m, "$.gid_map", step::gid_map)); }
-  if (auto* b = o.if_contains("setgroups")) { NSENTRY_TRY(p.setgroups, json_bool(*b, "$.setgroups")); }
+  if (auto* m = o.if_contains("uid_map")) {
+    NSENTRY_TRY(p.uid_map, json_map(*m, "$.uid_map", step::uid_map));
+  }
+  if (auto* m = o.if_contains("gid_map")) {
+    NSENTRY_TRY(p.gid_map, json_map(*m, "$.gid_map", step::gid_map));
+  }
+  if (auto* b = o.if_contains("setgroups")) {
+    NSENTRY_TRY(p.setgroups, json_bool(*b, "$.setgroups"));
+  }
   if (auto* b = o.if_contains("rootless_euid")) {
     NSENTRY_TRY(p.rootless_euid, json_bool(*b, "$.rootless_euid"));
   }
@@ -198,8 +205,12 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
     NSENTRY_TRY(auto v, json_int(*n, "$.oom_score_adj", -1000, 1000));
     p.oom_score_adj = static_cast<int>(v);
   }
-  if (auto* s = o.if_contains("uidmap_tool")) { NSENTRY_TRY(p.uidmap_tool, json_opt_str(*s, "$.uidmap_tool")); }
-  if (auto* s = o.if_contains("gidmap_tool")) { NSENTRY_TRY(p.gidmap_tool, json_opt_str(*s, "$.gidmap_tool")); }
+  if (auto* s = o.if_contains("uidmap_tool")) {
+    NSENTRY_TRY(p.uidmap_tool, json_opt_str(*s, "$.uidmap_tool"));
+  }
+  if (auto* s = o.if_contains("gidmap_tool")) {
+    NSENTRY_TRY(p.gidmap_tool, json_opt_str(*s, "$.gidmap_tool"));
+  }
   if (auto* t = o.if_contains("time_offsets")) {
     NSENTRY_TRY(auto arr, json_arr(*t, "$.time_offsets"));
     for (std::size_t i = 0; i < arr->size(); ++i) {
@@ -208,9 +219,9 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
       NSENTRY_TRY(auto name, json_str(to->at("clock"), at + ".clock"));
       auto clock = time_clock_from_name(name);
       if (!clock) return json_error(at + ".clock", "unknown clock \"" + name + "\"");
-      NSENTRY_TRY(auto secs, json_int(to->at("secs"), at + ".secs",
-                                      std::numeric_limits<std::int64_t>::min(),
-                                      std::numeric_limits<std::int64_t>::max()));
+      NSENTRY_TRY(auto secs,
+                  json_int(to->at("secs"), at + ".secs", std::numeric_limits<std::int64_t>::min(),
+                           std::numeric_limits<std::int64_t>::max()));
       NSENTRY_TRY(auto ns, json_int(to->at("nanosecs"), at + ".nanosecs", 0, 999'999'999));
       p.time_offsets.push_back({*clock, secs, ns});
     }
@@ -292,13 +303,31 @@ struct duplicate_key_finder {
     return true;
   }
   bool on_string_part(sv, std::size_t, ec_t&) { return true; }
-  bool on_string(sv, std::size_t, ec_t&) { value_done(); return true; }
+  bool on_string(sv, std::size_t, ec_t&) {
+    value_done();
+    return true;
+  }
   bool on_number_part(sv, ec_t&) { return true; }
-  bool on_int64(std::int64_t, sv, ec_t&) { value_done(); return true; }
-  bool on_uint64(std::uint64_t, sv, ec_t&) { value_done(); return true; }
-  bool on_double(double, sv, ec_t&) { value_done(); return true; }
-  bool on_bool(bool, ec_t&) { value_done(); return true; }
-  bool on_null(ec_t&) { value_done(); return true; }
+  bool on_int64(std::int64_t, sv, ec_t&) {
+    value_done();
+    return true;
+  }
+  bool on_uint64(std::uint64_t, sv, ec_t&) {
+    value_done();
+    return true;
+  }
+  bool on_double(double, sv, ec_t&) {
+    value_done();
+    return true;
+  }
+  bool on_bool(bool, ec_t&) {
+    value_done();
+    return true;
+  }
+  bool on_null(ec_t&) {
+    value_done();
+    return true;
+  }
   bool on_comment_part(sv, ec_t&) { return true; }
   bool on_comment(sv, ec_t&) { return true; }
 };

@@ -34,7 +34,6 @@
 
 namespace nsentry::cli {
 
-
 struct runc_init_args {
   std::string runc = "1.2";
   bool sealed = false;

@@ -20,6 +20,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 PACKAGES=(
   bazel-bootstrap bazel-rules-java   # Bazel 4.2.3 + the rules_java it resolves offline
   g++ clang libclang-rt-14-dev       # compilers; clang's libFuzzer and sanitizer runtimes
+  clang-format git                   # the style check (.clang-format) in .ci/run
   libboost1.81-dev libboost-json1.81-dev  # Boost.Outcome (header-only), Boost.JSON
   doctest-dev libbenchmark-dev
   cmake pkg-config                   # the consumer packaging (CMakeLists.txt, nsentry.pc)

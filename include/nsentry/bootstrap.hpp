@@ -41,9 +41,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
-#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -319,8 +319,8 @@ inline result<plan> parse(std::span<const std::byte> msg,
       return malformed(at() + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
     seen = pos;
 
-    const detail::attribute_view a{type, pos, msg.subspan(pos + attr_header_size,
-                                                          nla_len - attr_header_size)};
+    const detail::attribute_view a{type, pos,
+                                   msg.subspan(pos + attr_header_size, nla_len - attr_header_size)};
     switch (static_cast<attr>(type)) {
       case attr::clone_flags: {
         NSENTRY_TRY(auto flags, a.u32());
@@ -385,17 +385,16 @@ inline result<plan> read(int fd, runc_protocol protocol = runc_protocol::v1_2,
   std::vector<std::byte> buf(header_size);
   NSENTRY_TRY(auto got, read_full(fd, buf));
   if (got < header_size)
-    return detail::malformed("header at offset " + std::to_string(got) +
-                             ": end of stream after " + std::to_string(got) +
-                             " of 16 header bytes");
+    return detail::malformed("header at offset " + std::to_string(got) + ": end of stream after " +
+                             std::to_string(got) + " of 16 header bytes");
   const std::uint32_t len = detail::load32(buf.data());
   if (len < header_size || len > max_size) return parse(buf, protocol, max_size);
   buf.resize(len);
   NSENTRY_TRY(auto body, read_full(fd, std::span(buf).subspan(header_size)));
   if (body < len - header_size)
     return detail::malformed("header at offset 0: length " + std::to_string(len) +
-                             " but the stream ended after " +
-                             std::to_string(header_size + body) + " bytes");
+                             " but the stream ended after " + std::to_string(header_size + body) +
+                             " bytes");
   return parse(buf, protocol, max_size);
 }
 

@@ -89,11 +89,11 @@ template <class F>
 concept child_function = std::is_nothrow_invocable_r_v<failure, F&>;
 
 enum class record_type : std::uint8_t {
-  failure = 1,       // the child failed: (step, kind, errno)
-  id_maps = 2,       // please write my setgroups/uid_map/gid_map
-  time_offsets = 3,  // please write my time namespace's offsets
-  mount_sources = 4, // please send me my mount sources' descriptors (SCM_RIGHTS), then ack
-  first_client = 32  // client protocols (runc/) number their own records from here
+  failure = 1,        // the child failed: (step, kind, errno)
+  id_maps = 2,        // please write my setgroups/uid_map/gid_map
+  time_offsets = 3,   // please write my time namespace's offsets
+  mount_sources = 4,  // please send me my mount sources' descriptors (SCM_RIGHTS), then ack
+  first_client = 32   // client protocols (runc/) number their own records from here
 };
 
 // The wire record: fixed size, sent whole (one sendmsg; a stream socket never splits it

@@ -14,16 +14,16 @@
 // exec never builds one; it reports (step, errno) over a pipe and the parent builds it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <boost/outcome/std_result.hpp>
 #include <boost/outcome/try.hpp>
-
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <system_error>
 #include <utility>
 
@@ -57,19 +57,32 @@ class nsentry_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "nsentry"; }
   std::string message(int c) const override {
     switch (static_cast<errc>(c)) {
-      case errc::malformed_message: return "malformed bootstrap message";
-      case errc::invalid_id_map: return "invalid id map";
-      case errc::invalid_plan: return "invalid plan";
-      case errc::unsupported_kernel: return "kernel lacks a required feature";
-      case errc::not_joined: return "namespace not joined";
-      case errc::child_failed: return "child process failed";
-      case errc::restore_failed: return "could not restore the thread's namespace";
-      case errc::invalid_argument: return "invalid argument";
-      case errc::too_large: return "input too large";
-      case errc::short_transfer: return "short transfer";
-      case errc::no_child: return "no child process";
-      case errc::multi_threaded: return "needs a single-threaded caller";
-      case errc::invalid_environment: return "invalid environment";
+      case errc::malformed_message:
+        return "malformed bootstrap message";
+      case errc::invalid_id_map:
+        return "invalid id map";
+      case errc::invalid_plan:
+        return "invalid plan";
+      case errc::unsupported_kernel:
+        return "kernel lacks a required feature";
+      case errc::not_joined:
+        return "namespace not joined";
+      case errc::child_failed:
+        return "child process failed";
+      case errc::restore_failed:
+        return "could not restore the thread's namespace";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::too_large:
+        return "input too large";
+      case errc::short_transfer:
+        return "short transfer";
+      case errc::no_child:
+        return "no child process";
+      case errc::multi_threaded:
+        return "needs a single-threaded caller";
+      case errc::invalid_environment:
+        return "invalid environment";
       case errc::sigchld_ignored:
         return "SIGCHLD is ignored (SIG_IGN or SA_NOCLDWAIT), so the child's exit status is lost; "
                "restore SIGCHLD to SIG_DFL";
@@ -97,12 +110,12 @@ namespace nsentry::inline v0 {
 // The error of every nsentry::result. Cheap to move; copying copies two short strings.
 struct error {
   std::error_code code;
-  nsentry::step step = step::none;  // what was being done
-  std::optional<ns_kind> kind;      // the namespace concerned, if any
-  std::string path;                 // the file concerned, if any
-  pid_t pid = 0;                    // the process concerned, if any (0 = none)
-  std::string detail;               // extra words for nsentry's own errors (offsets, lines)
-  std::string_view context;         // the operation around the step ("join"); a literal
+  nsentry::step step = step::none;     // what was being done
+  std::optional<ns_kind> kind;         // the namespace concerned, if any
+  std::string path;                    // the file concerned, if any
+  pid_t pid = 0;                       // the process concerned, if any (0 = none)
+  std::string detail;                  // extra words for nsentry's own errors (offsets, lines)
+  std::string_view context;            // the operation around the step ("join"); a literal
   std::shared_ptr<const error> cause;  // the error this one wraps, if any
 
   // The errno behind this error, or behind the one it wraps; 0 for nsentry's own codes.

@@ -41,7 +41,7 @@
 namespace nsentry::inline v0 {
 
 struct run_options {
-  int cgroup_fd = -1;      // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
+  int cgroup_fd = -1;           // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
   step_trace* trace = nullptr;  // record every step's start and duration (trace.hpp); opt-in
 };
 
@@ -68,8 +68,8 @@ inline void set_oom(child_side::entry_program& prog, int value) noexcept {
 inline std::vector<handler> plan_handlers(const plan& p) {
   std::vector<handler> out;
   out.emplace_back(record_type::id_maps, [&p](const record&, pid_t pid) -> result<reply> {
-    NSENTRY_TRY(write_id_maps(
-        pid, id_map_request{p.uid_map, p.gid_map, p.deny_setgroups(), p.uidmap_tool, p.gidmap_tool}));
+    NSENTRY_TRY(write_id_maps(pid, id_map_request{p.uid_map, p.gid_map, p.deny_setgroups(),
+                                                  p.uidmap_tool, p.gidmap_tool}));
     return reply::ack;
   });
   out.emplace_back(record_type::time_offsets, [&p](const record&, pid_t pid) -> result<reply> {
@@ -83,10 +83,9 @@ inline std::vector<handler> plan_handlers(const plan& p) {
 // through `handlers` until it has exec'd (or `final` finished). The program's channel is set
 // here. `to_error` turns a child's failure into the error returned (default error_from).
 template <class Final>
-  requires child_function<std::remove_reference_t<Final>>
-result<child> spawn_entry(child_side::entry_program prog, Final&& final,
-                          std::span<const handler> handlers, run_options opt = {},
-                          const std::function<error(const failure&)>& to_error = {}) {
+requires child_function<std::remove_reference_t<Final>> result<child> spawn_entry(
+    child_side::entry_program prog, Final&& final, std::span<const handler> handlers,
+    run_options opt = {}, const std::function<error(const failure&)>& to_error = {}) {
   trace_buffer* tr = opt.trace ? opt.trace->buffer() : nullptr;
   NSENTRY_TRY(auto ch, socket_pair::make());
   prog.channel = ch.child_end.get();
@@ -142,11 +141,11 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
 
 // What enter_and_exec joins: namespaces of a process, namespace files, or both.
 struct enter_request {
-  pid_t target = 0;            // the process whose namespaces to join (0: none)
-  ns_set kinds;                // which of its namespaces
-  bool all = false;            // and every one of its namespaces that differs from ours
-  std::vector<ns_join> files;  // namespace files to join; a kind here wins over the target's
-  step_trace* trace = nullptr;      // record every step (trace.hpp); opt-in
+  pid_t target = 0;             // the process whose namespaces to join (0: none)
+  ns_set kinds;                 // which of its namespaces
+  bool all = false;             // and every one of its namespaces that differs from ours
+  std::vector<ns_join> files;   // namespace files to join; a kind here wins over the target's
+  step_trace* trace = nullptr;  // record every step (trace.hpp); opt-in
   // Called just before the calling process execs the command (it does not return then): the
   // last moment to report, e.g. the trace.
   std::function<void()> before_exec;

@@ -37,8 +37,7 @@ class id_range_store {
   id_range_store() = default;
   id_range_store(const id_range_store&) = default;
   id_range_store& operator=(const id_range_store&) = default;
-  id_range_store(id_range_store&& o) noexcept
-      : size_(o.size_), heap_(std::move(o.heap_)) {
+  id_range_store(id_range_store&& o) noexcept : size_(o.size_), heap_(std::move(o.heap_)) {
     std::copy(o.inline_, o.inline_ + inline_ranges, inline_);
     o.size_ = 0;
   }
@@ -98,7 +97,7 @@ class id_range_store {
 
 class id_map {
  public:
-  static constexpr std::size_t max_ranges = 340;      // UID_GID_MAP_MAX_EXTENTS
+  static constexpr std::size_t max_ranges = 340;       // UID_GID_MAP_MAX_EXTENTS
   static constexpr std::size_t max_text_bytes = 4095;  // the kernel refuses a write >= PAGE_SIZE
 
   id_map() = default;
@@ -212,7 +211,8 @@ class id_map {
       const auto& r = ranges_[i];
       if (r.count == 0) return bad(which, i + 1, "count is 0");
       if (std::uint64_t{r.inside} + r.count > UINT32_MAX)
-        return bad(which, i + 1, "inside range " + span(r.inside, r.count) + " runs past 4294967294");
+        return bad(which, i + 1,
+                   "inside range " + span(r.inside, r.count) + " runs past 4294967294");
       if (std::uint64_t{r.outside} + r.count > UINT32_MAX)
         return bad(which, i + 1,
                    "outside range " + span(r.outside, r.count) + " runs past 4294967294");
@@ -256,8 +256,16 @@ class id_map {
     return std::to_string(first) + "+" + std::to_string(count);
   }
   static constexpr std::size_t digits(std::uint32_t v) noexcept {
-    return v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5
-         : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+    return v < 10           ? 1
+           : v < 100        ? 2
+           : v < 1000       ? 3
+           : v < 10000      ? 4
+           : v < 100000     ? 5
+           : v < 1000000    ? 6
+           : v < 10000000   ? 7
+           : v < 100000000  ? 8
+           : v < 1000000000 ? 9
+                            : 10;
   }
   static constexpr std::size_t max_line_bytes = 3 * 10 + 3;  // "4294967295 4294967295 ...\n"
   // The size of format()'s text, without building it.

@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "nsentry/child.hpp"
-#include "nsentry/exec_spec.hpp"
-#include "nsentry/spawn.hpp"
 #include "nsentry/error.hpp"
+#include "nsentry/exec_spec.hpp"
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map.hpp"
+#include "nsentry/spawn.hpp"
 
 namespace nsentry::inline v0 {
 
@@ -83,7 +83,8 @@ inline result<void> run_map_tool(nsentry::step which, const std::string& tool, p
   auto path = proc_file(pid, name_of(which));
   auto written = read_file(path);
   if (!written)
-    return map_tool_error(std::move(written).error(), which, tool, pid, "reading " + path + " back");
+    return map_tool_error(std::move(written).error(), which, tool, pid,
+                          "reading " + path + " back");
   if (written.value().empty())
     return map_tool_error(nsentry_error(errc::child_failed, which), which, tool, pid,
                           "exited 0 but did not write " + path);

@@ -186,7 +186,8 @@ inline result<void> join_fd(ns_kind k, int fd) {
 
 // Are we (this thread) in the same namespace of kind `k` as process `pid`?
 inline result<bool> shares_namespace(pid_t pid, ns_kind k) {
-  struct stat theirs {}, ours {};
+  struct stat theirs {
+  }, ours{};
   auto path = proc_ns_path(pid, k);
   if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1)
     return with_pid(with_kind(posix_error(step::stat, path), k), pid);
@@ -201,7 +202,8 @@ inline result<bool> shares_namespace(pid_t pid, ns_kind k) {
 inline result<ns_set> differing_namespaces(pid_t pid) {
   ns_set out;
   for (const auto& r : ns_kinds) {
-    struct stat theirs {}, ours {};
+    struct stat theirs {
+    }, ours{};
     auto path = proc_ns_path(pid, r.kind);
     if (sys::calls.fstatat(AT_FDCWD, path.c_str(), &theirs, 0) == -1) {
       if (errno == ENOENT && r.kind == ns_kind::time) continue;  // Linux < 5.6

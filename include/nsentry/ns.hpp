@@ -13,9 +13,9 @@
 #include <charconv>
 #include <concepts>
 #include <cstddef>
-#include <iterator>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 
 #include "nsentry/error.hpp"
@@ -53,7 +53,8 @@ struct time_ns : ns_tag<ns_kind::time> {};
 template <class T>
 concept namespace_type = requires {
   { T::kind } -> std::convertible_to<ns_kind>;
-} && std::derived_from<T, ns_tag<T::kind>>;
+}
+&&std::derived_from<T, ns_tag<T::kind>>;
 
 // A kind a thread may enter and leave while other threads run (not user, not time).
 template <class T>

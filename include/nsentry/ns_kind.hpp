@@ -35,8 +35,8 @@ struct ns_kind_row {
   int clone_flag;                    // CLONE_NEW*
   std::string_view effective_entry;  // /proc/<tid>/ns entry that shows what the thread (or, for
                                      // children-only kinds, its future children) is in
-  bool thread_enterable;   // may one thread of a multi-threaded process setns() into it
-  bool needs_unshared_fs;  // setns needs an unshared fs_struct (unshare(CLONE_FS)) first
+  bool thread_enterable;             // may one thread of a multi-threaded process setns() into it
+  bool needs_unshared_fs;            // setns needs an unshared fs_struct (unshare(CLONE_FS)) first
   bool children_only;      // setns/unshare change only what children get: fork to take effect
   char cli_flag;           // nsenter/unshare's short option (-U, -i, ...)
   std::string_view since;  // first Linux version with the kind
@@ -103,7 +103,7 @@ constexpr bool ns_table_is_coherent() noexcept {
   for (std::size_t i = 0; i < ns_kind_count; ++i) {
     const auto& r = ns_kinds[i];
     const auto f = static_cast<unsigned>(r.clone_flag);
-    if (static_cast<std::size_t>(r.kind) != i) return false;  // rows in enumerator order
+    if (static_cast<std::size_t>(r.kind) != i) return false;            // rows in enumerator order
     if (f == 0 || (f & (f - 1)) != 0 || (seen & f) != 0) return false;  // one distinct bit
     seen |= f;
     if (r.name.empty() || r.effective_entry.empty() || r.since.empty()) return false;

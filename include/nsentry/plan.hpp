@@ -62,13 +62,13 @@ inline std::string format_time_offsets(std::span<const time_offset> offsets) {
 }
 
 struct plan {
-  ns_set create;                        // new namespaces (CLONE_FLAGS)
-  std::vector<ns_join> join;            // existing namespaces, in message order (NS_PATHS)
-  id_map uid_map;                       // for a new user namespace (UIDMAP)
-  id_map gid_map;                       // (GIDMAP)
-  bool setgroups = false;               // SETGROUP: call setgroups(0, NULL) in the new process
-  bool rootless_euid = false;           // ROOTLESS_EUID: the runtime is not root
-  std::optional<int> oom_score_adj;     // OOM_SCORE_ADJ, -1000 .. 1000
+  ns_set create;                           // new namespaces (CLONE_FLAGS)
+  std::vector<ns_join> join;               // existing namespaces, in message order (NS_PATHS)
+  id_map uid_map;                          // for a new user namespace (UIDMAP)
+  id_map gid_map;                          // (GIDMAP)
+  bool setgroups = false;                  // SETGROUP: call setgroups(0, NULL) in the new process
+  bool rootless_euid = false;              // ROOTLESS_EUID: the runtime is not root
+  std::optional<int> oom_score_adj;        // OOM_SCORE_ADJ, -1000 .. 1000
   std::optional<std::string> uidmap_tool;  // UIDMAPPATH: newuidmap for rootless maps
   std::optional<std::string> gidmap_tool;  // GIDMAPPATH
   std::vector<time_offset> time_offsets;   // TIMENSOFFSET (runc >= 1.2)
@@ -94,7 +94,8 @@ struct plan {
     if (!(joined & create).empty())
       return invalid(step::create, (joined & create).names() + " both created and joined");
     if (oom_score_adj && (*oom_score_adj < -1000 || *oom_score_adj > 1000))
-      return invalid(step::oom_score_adj, std::to_string(*oom_score_adj) + " is outside -1000..1000");
+      return invalid(step::oom_score_adj,
+                     std::to_string(*oom_score_adj) + " is outside -1000..1000");
     // No uid_map/gid_map.validate() here: an id_map holds only validated ranges (parse() and
     // from_ranges() are the only ways to fill one, and both validate).
     if ((!uid_map.empty() || !gid_map.empty()) && !create.contains(ns_kind::user))
@@ -105,7 +106,8 @@ struct plan {
           return invalid(step::time_offsets, std::string(name_of(t.clock)) + " given twice");
       if (t.nanosecs < 0 || t.nanosecs > 999'999'999)
         return invalid(step::time_offsets, std::string(name_of(t.clock)) + " nanoseconds " +
-                                           std::to_string(t.nanosecs) + " outside 0..999999999");
+                                               std::to_string(t.nanosecs) +
+                                               " outside 0..999999999");
     }
     if (!time_offsets.empty() && !create.contains(ns_kind::time))
       return invalid(step::time_offsets, "offsets given without a new time namespace");

@@ -18,9 +18,9 @@
 namespace nsentry::inline v0 {
 
 enum class feature : int {
-  clone3,          // Linux >= 5.3
-  pidfd_open,      // Linux >= 5.3
-  time_namespace,  // Linux >= 5.6
+  clone3,             // Linux >= 5.3
+  pidfd_open,         // Linux >= 5.3
+  time_namespace,     // Linux >= 5.6
   clone_into_cgroup,  // Linux >= 5.7 (clone_args v2); assumed with clone3 on a cgroup v2 host
 };
 

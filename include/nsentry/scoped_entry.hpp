@@ -6,8 +6,8 @@
 //   }                          // back in its own namespaces (or the process aborts)
 //
 // Only kinds a thread may enter alone are allowed: user and time are rejected at compile time
-// (thread_enterable_namespace) and, for run-time sets, with errc::invalid_argument. The thread's own
-// namespace files are opened before it moves, and restored from them.
+// (thread_enterable_namespace) and, for run-time sets, with errc::invalid_argument. The thread's
+// own namespace files are opened before it moves, and restored from them.
 //
 // Restore policy: restore() returns a result (errc::restore_failed naming the kind) and may be
 // called explicitly. The destructor restores too, and if that fails it prints the error to
@@ -42,8 +42,11 @@ namespace nsentry::inline v0 {
 class scoped_entry {
  public:
   scoped_entry(scoped_entry&& o) noexcept
-      : saved_(std::move(o.saved_)), restore_fd_(o.restore_fd_), cwd_(std::move(o.cwd_)),
-        kinds_(std::exchange(o.kinds_, ns_set{})), tid_(o.tid_) {}
+      : saved_(std::move(o.saved_)),
+        restore_fd_(o.restore_fd_),
+        cwd_(std::move(o.cwd_)),
+        kinds_(std::exchange(o.kinds_, ns_set{})),
+        tid_(o.tid_) {}
   scoped_entry& operator=(scoped_entry&&) = delete;
   scoped_entry(const scoped_entry&) = delete;
   scoped_entry& operator=(const scoped_entry&) = delete;
@@ -67,7 +70,8 @@ class scoped_entry {
       return nsentry_error(errc::restore_failed, step::restore, "called on another thread");
     for (ns_kind k : kinds_) {
       if (sys::calls.setns(restore_fd_[static_cast<std::size_t>(k)], clone_flag_of(k)) == -1)
-        return wrapping(errc::restore_failed, step::restore, with_kind(posix_error(step::setns), k));
+        return wrapping(errc::restore_failed, step::restore,
+                        with_kind(posix_error(step::setns), k));
     }
     if (cwd_ && sys::calls.fchdir(cwd_.get()) == -1)
       return wrapping(errc::restore_failed, step::restore, posix_error(step::fchdir));
@@ -79,10 +83,11 @@ class scoped_entry {
   template <class Join>
   static result<scoped_entry> enter(ns_set kinds, Join&& join) {
     if (!not_thread_enterable(kinds).empty())
-      return nsentry_error(errc::invalid_argument, step::enter,
-                           not_thread_enterable(kinds).names() +
-                               " cannot be entered by one thread of a process");
-    if (kinds.empty()) return nsentry_error(errc::invalid_argument, step::enter, "no namespace given");
+      return nsentry_error(
+          errc::invalid_argument, step::enter,
+          not_thread_enterable(kinds).names() + " cannot be entered by one thread of a process");
+    if (kinds.empty())
+      return nsentry_error(errc::invalid_argument, step::enter, "no namespace given");
     scoped_entry g;
     g.tid_ = ::pthread_self();
     if (kinds.contains(ns_kind::mnt)) {
@@ -92,7 +97,8 @@ class scoped_entry {
       g.cwd_ = std::move(cwd).value();
     }
     for (ns_kind k : kinds) {
-      auto fd = open_file("/proc/thread-self/ns/" + std::string(row_of(k).effective_entry), O_RDONLY);
+      auto fd =
+          open_file("/proc/thread-self/ns/" + std::string(row_of(k).effective_entry), O_RDONLY);
       if (!fd) return with_kind(std::move(fd).error(), k);
       g.saved_[static_cast<std::size_t>(k)] = std::move(fd).value();
       g.restore_fd_[static_cast<std::size_t>(k)] = g.saved_[static_cast<std::size_t>(k)].get();
@@ -116,7 +122,7 @@ class scoped_entry {
   scoped_entry() = default;
 
   std::array<unique_fd, ns_kind_count> saved_{};  // owned: opened for this entry
-  std::array<int, ns_kind_count> restore_fd_{};    // what restore() joins: saved_ or a home's
+  std::array<int, ns_kind_count> restore_fd_{};   // what restore() joins: saved_ or a home's
   unique_fd cwd_;
   ns_set kinds_;
   pthread_t tid_{};  // the thread it belongs to (pthread_self: no syscall to check)
@@ -137,9 +143,9 @@ class ns_home {
  public:
   static result<ns_home> open(ns_set kinds) {
     if (!not_thread_enterable(kinds).empty())
-      return nsentry_error(errc::invalid_argument, step::enter,
-                           not_thread_enterable(kinds).names() +
-                               " cannot be entered by one thread of a process");
+      return nsentry_error(
+          errc::invalid_argument, step::enter,
+          not_thread_enterable(kinds).names() + " cannot be entered by one thread of a process");
     ns_home h;
     h.tid_ = ::pthread_self();
     if (kinds.contains(ns_kind::mnt) && sys::calls.unshare(CLONE_FS) == -1)
@@ -159,7 +165,8 @@ class ns_home {
   // Enters every namespace of `target` on this thread; the guard brings it home.
   result<scoped_entry> enter(const opened_namespaces& target) const {
     const ns_set kinds = target.kinds();
-    if (kinds.empty()) return nsentry_error(errc::invalid_argument, step::enter, "no namespace given");
+    if (kinds.empty())
+      return nsentry_error(errc::invalid_argument, step::enter, "no namespace given");
     if (!(kinds - kinds_).empty())
       return nsentry_error(errc::invalid_argument, step::enter,
                            (kinds - kinds_).names() + " not opened by this ns_home");
@@ -167,7 +174,8 @@ class ns_home {
       return nsentry_error(errc::invalid_argument, step::enter, "ns_home used on another thread");
     scoped_entry g;
     g.tid_ = tid_;
-    for (ns_kind k : kinds) g.restore_fd_[static_cast<std::size_t>(k)] = fds_[static_cast<std::size_t>(k)].get();
+    for (ns_kind k : kinds)
+      g.restore_fd_[static_cast<std::size_t>(k)] = fds_[static_cast<std::size_t>(k)].get();
     if (kinds.contains(ns_kind::mnt)) {
       auto cwd = open_file(".", O_PATH | O_DIRECTORY);
       if (!cwd) return std::move(cwd).error();

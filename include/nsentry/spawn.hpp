@@ -51,8 +51,8 @@ struct spawn_options {
 // Starts a child running `fn`, which normally ends in exec_spec::exec(). Returns once the
 // child has exec'd (or failed: the error names the child's step) when report_fd is -1.
 template <class Fn>
-  requires child_function<std::remove_reference_t<Fn>>
-result<child> spawn(const spawn_options& opt, Fn&& fn) {
+requires child_function<std::remove_reference_t<Fn>> result<child> spawn(const spawn_options& opt,
+                                                                         Fn&& fn) {
   using F = std::remove_reference_t<Fn>;
   pipe_pair report;
   int report_fd = opt.report_fd;
@@ -75,8 +75,8 @@ result<child> spawn(const spawn_options& opt, Fn&& fn) {
   if (share) {
     frame.cgroup_fd = opt.cgroup_fd;
     int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
-    pid = sys::calls.clone(&child_side::start<F>, stack.get() + opt.stack_size, flags, &frame,
-                           &pfd);
+    pid =
+        sys::calls.clone(&child_side::start<F>, stack.get() + opt.stack_size, flags, &frame, &pfd);
     if (pid == -1 && errno == EINVAL) {  // before Linux 5.2: no CLONE_PIDFD
       pfd = -1;
       pid = sys::calls.clone(&child_side::start<F>, stack.get() + opt.stack_size,

@@ -12,6 +12,7 @@
 
 namespace nsentry::inline v0 {
 
+// clang-format off
 enum class step : std::uint8_t {
   none = 0,  // no step (a child record of "no failure")
   // syscalls and their close relatives
@@ -41,6 +42,8 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(step::spa
         "uidmap_tool", "gidmap_tool", "json", "environment", "pid report",
         "copy /proc/self/exe", "argument", "_LIBCONTAINER_MOUNT_FDS", "enter", "restore", "mmap", "spawn",
     };
+
+// clang-format on
 
 constexpr std::string_view name_of(step s) noexcept {
   auto i = static_cast<std::size_t>(s);

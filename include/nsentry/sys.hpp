@@ -14,12 +14,12 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -101,8 +101,7 @@ struct table {
   int (*setgroups)(size_t n, const gid_t* groups);
   pid_t (*setsid)();
   int (*chdir)(const char* path);
-  int (*prctl)(int option, unsigned long a2, unsigned long a3, unsigned long a4,
-               unsigned long a5);
+  int (*prctl)(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
   int (*execve)(const char* path, char* const argv[], char* const envp[]);
   pid_t (*getpid)();  // the caller's pid in its own pid namespace, never cached
   int (*memfd_create)(const char* name, unsigned flags);
@@ -163,14 +162,18 @@ inline int real_chdir(const char* p) { return ::chdir(p); }
 inline int real_prctl(int o, unsigned long a, unsigned long b, unsigned long c, unsigned long d) {
   return ::prctl(o, a, b, c, d);
 }
-inline int real_execve(const char* p, char* const a[], char* const e[]) { return ::execve(p, a, e); }
+inline int real_execve(const char* p, char* const a[], char* const e[]) {
+  return ::execve(p, a, e);
+}
 inline pid_t real_getpid() { return static_cast<pid_t>(::syscall(SYS_getpid)); }
 inline int real_memfd_create(const char* n, unsigned f) {
   return static_cast<int>(::syscall(SYS_memfd_create, n, f));
 }
 inline int real_add_seals(int fd, int s) { return ::fcntl(fd, F_ADD_SEALS, s); }
 inline int real_get_seals(int fd) { return ::fcntl(fd, F_GET_SEALS); }
-inline ssize_t real_sendfile(int o, int i, off_t* off, size_t n) { return ::sendfile(o, i, off, n); }
+inline ssize_t real_sendfile(int o, int i, off_t* off, size_t n) {
+  return ::sendfile(o, i, off, n);
+}
 inline int real_execveat(int d, const char* p, char* const a[], char* const e[], int f) {
   return static_cast<int>(::syscall(SYS_execveat, d, p, a, e, f));
 }
@@ -202,20 +205,27 @@ inline int real_close_range(unsigned a, unsigned b, unsigned f) {
 }  // namespace detail
 
 inline constexpr table real_calls{
-    detail::real_openat,     detail::real_close,     detail::real_read,
-    detail::real_write,      detail::real_dupfd,     detail::real_fstat,
-    detail::real_pipe2,      detail::real_socketpair, detail::real_setns,
-    detail::real_unshare,    detail::real_clone3,    detail::real_fork,
-    detail::real_pidfd_open, detail::real_pidfd_send_signal, detail::real_kill,
-    detail::real_waitid,     detail::real_setresuid, detail::real_setresgid,
-    detail::real_setgroups,  detail::real_setsid,    detail::real_chdir,
-    detail::real_prctl,      detail::real_execve,    detail::real_getpid,
-    detail::real_memfd_create, detail::real_add_seals, detail::real_get_seals,
-    detail::real_sendfile,   detail::real_execveat,  detail::real_clone,
-    detail::real_fstatat,    detail::real_sigaction, detail::real_thread_sigmask,
-    detail::real_fchdir,     detail::real_poll,      detail::real_sendmsg,
-    detail::real_recvmsg,    detail::real_dup3,      detail::real_setfd,
-    detail::real_fstatfs,    detail::real_close_range,
+    detail::real_openat,         detail::real_close,
+    detail::real_read,           detail::real_write,
+    detail::real_dupfd,          detail::real_fstat,
+    detail::real_pipe2,          detail::real_socketpair,
+    detail::real_setns,          detail::real_unshare,
+    detail::real_clone3,         detail::real_fork,
+    detail::real_pidfd_open,     detail::real_pidfd_send_signal,
+    detail::real_kill,           detail::real_waitid,
+    detail::real_setresuid,      detail::real_setresgid,
+    detail::real_setgroups,      detail::real_setsid,
+    detail::real_chdir,          detail::real_prctl,
+    detail::real_execve,         detail::real_getpid,
+    detail::real_memfd_create,   detail::real_add_seals,
+    detail::real_get_seals,      detail::real_sendfile,
+    detail::real_execveat,       detail::real_clone,
+    detail::real_fstatat,        detail::real_sigaction,
+    detail::real_thread_sigmask, detail::real_fchdir,
+    detail::real_poll,           detail::real_sendmsg,
+    detail::real_recvmsg,        detail::real_dup3,
+    detail::real_setfd,          detail::real_fstatfs,
+    detail::real_close_range,
 };
 
 // The live table. Constant-initialised: usable from constructors and before main.

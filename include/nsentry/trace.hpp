@@ -21,14 +21,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
-#include <new>
-#include <vector>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <new>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "nsentry/error.hpp"
 #include "nsentry/ns_kind.hpp"
@@ -62,7 +62,7 @@ inline std::uint64_t trace_now() noexcept {
 
 // Records one step that started at `start` and ends now. No-op without a buffer.
 inline void record_step(trace_buffer* b, step s, std::uint64_t start, int err = 0,
-                   std::uint8_t kind = 0xff, std::int32_t pid = 0) noexcept {
+                        std::uint8_t kind = 0xff, std::int32_t pid = 0) noexcept {
   if (b == nullptr) return;
   std::uint32_t i = b->count.fetch_add(1, std::memory_order_relaxed);
   if (i >= b->capacity) return;
@@ -144,13 +144,14 @@ class step_trace {
     std::uint64_t t0 = first_start();
     char line[160];
     for (const auto& e : sorted()) {
-      std::snprintf(line, sizeof line, "%13.1f %13.1f  %s%s%s%s%s\n",
-                    static_cast<double>(e.start_ns - t0) / 1000.0,
-                    static_cast<double>(e.duration_ns) / 1000.0, std::string(name_of(e.step)).c_str(),
-                    e.kind < ns_kind_count ? "(" : "",
-                    e.kind < ns_kind_count ? std::string(name_of(static_cast<ns_kind>(e.kind))).c_str() : "",
-                    e.kind < ns_kind_count ? ")" : "",
-                    e.err ? (std::string(": ") + std::strerror(e.err)).c_str() : "");
+      std::snprintf(
+          line, sizeof line, "%13.1f %13.1f  %s%s%s%s%s\n",
+          static_cast<double>(e.start_ns - t0) / 1000.0,
+          static_cast<double>(e.duration_ns) / 1000.0, std::string(name_of(e.step)).c_str(),
+          e.kind < ns_kind_count ? "(" : "",
+          e.kind < ns_kind_count ? std::string(name_of(static_cast<ns_kind>(e.kind))).c_str() : "",
+          e.kind < ns_kind_count ? ")" : "",
+          e.err ? (std::string(": ") + std::strerror(e.err)).c_str() : "");
       out += line;
     }
     return out;

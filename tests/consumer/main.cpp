@@ -1,10 +1,9 @@
 // A program that uses an installed nsentry, as a consumer project would. .ci/run builds it
 // against a temporary install with CMake's find_package and with pkg-config, then runs it.
 // Unprivileged and syscall-free: it checks the package, not the kernel.
+#include <iostream>
 #include <nsentry/nsentry.hpp>
 #include <nsentry/version.hpp>
-
-#include <iostream>
 
 int main() {
   static_assert(NSENTRY_VERSION >= 200, "find_package(nsentry 0.2) / nsentry.pc >= 0.2");

@@ -20,7 +20,8 @@ namespace nsentry::inline v0::child_side {
 // Step 1 of creation: the user namespace, if `kinds` has one.
 inline failure unshare_user(ns_set kinds) noexcept {
   if (!kinds.contains(ns_kind::user)) return {};
-  if (sys::calls.unshare(CLONE_NEWUSER) == -1) return failure::at(step::unshare, errno, ns_kind::user);
+  if (sys::calls.unshare(CLONE_NEWUSER) == -1)
+    return failure::at(step::unshare, errno, ns_kind::user);
   return {};
 }
 

@@ -45,8 +45,7 @@ namespace child_side {
 // and time this asks about the thread's future children (the row's effective entry).
 inline bool in_namespace(int self_ns_dir, ns_kind k, dev_t dev, ino_t ino) noexcept {
   struct stat st {};
-  if (sys::calls.fstatat(self_ns_dir, row_of(k).effective_entry.data(), &st, 0) == -1)
-    return false;
+  if (sys::calls.fstatat(self_ns_dir, row_of(k).effective_entry.data(), &st, 0) == -1) return false;
   return st.st_dev == dev && st.st_ino == ino;
 }
 
@@ -62,10 +61,12 @@ inline int open_self_ns_dir() noexcept {
 // /proc/<pid>/setgroups is "deny") is a failure of step::setgroups, not silently kept groups.
 // runc's stage-1 does not (its stage-2 drops them by its own rule).
 inline failure become_root(bool drop_groups = false) noexcept {
-  if (sys::calls.setresgid(0, 0, 0) == -1) return failure::at(step::setresgid, errno, ns_kind::user);
+  if (sys::calls.setresgid(0, 0, 0) == -1)
+    return failure::at(step::setresgid, errno, ns_kind::user);
   if (drop_groups && sys::calls.setgroups(0, nullptr) == -1)
     return failure::at(step::setgroups, errno, ns_kind::user);
-  if (sys::calls.setresuid(0, 0, 0) == -1) return failure::at(step::setresuid, errno, ns_kind::user);
+  if (sys::calls.setresuid(0, 0, 0) == -1)
+    return failure::at(step::setresuid, errno, ns_kind::user);
   return {};
 }
 
@@ -126,8 +127,7 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir, trace_buffe
   }
   for (const auto& n : fds) {
     if (!skipped.contains(n.kind)) continue;
-    if (traced_setns(tr, n.fd, n.kind) == -1)
-      return failure::at(step::setns, errno, n.kind);
+    if (traced_setns(tr, n.fd, n.kind) == -1) return failure::at(step::setns, errno, n.kind);
   }
   failure missing{step::verify, 0, no_kind, 0};
   for (const auto& n : fds)

@@ -56,9 +56,8 @@ inline void close_fds_but(int keep) noexcept {
               sys::calls.close_range(k + 1, ~0U, 0) == 0;
   if (done) return;
   struct rlimit rl {};
-  rlim_t top = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                   ? rl.rlim_cur
-                   : 65536;
+  rlim_t top =
+      ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 65536;
   for (rlim_t fd = 3; fd < top; ++fd)
     if (static_cast<int>(fd) != keep) sys::calls.close(static_cast<int>(fd));
 }

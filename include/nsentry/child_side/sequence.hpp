@@ -36,7 +36,7 @@
 namespace nsentry::inline v0::child_side {
 
 struct entry_policy {
-  bool write_oom = true;     // false: a parent stage writes oom_score_adj (runc's stage-0)
+  bool write_oom = true;  // false: a parent stage writes oom_score_adj (runc's stage-0)
   // Non-dumpable for the whole sequence (and so for the mirror and the command's process until
   // its exec), dumpable again only while the parent writes the id maps or the time offsets (an
   // unprivileged helper cannot write a non-dumpable process's /proc files). The default: a
@@ -71,7 +71,7 @@ struct entry_program {
   // source inside our new mount namespace and sends the descriptors in order; each lands on its
   // number here, without CLOEXEC, for whatever runs after the sequence.
   std::span<const int> mount_fd_targets;
-  trace_buffer* trace = nullptr;         // record every step's start and duration (opt-in)
+  trace_buffer* trace = nullptr;          // record every step's start and duration (opt-in)
   nsentry::step final_step = step::exec;  // the final step's name in the trace (none: not traced)
 };
 
@@ -135,7 +135,8 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
   trace_buffer* tr = p.trace;
   // oom_score_adj first: a non-dumpable process's /proc/self files belong to root.
   if (p.policy.write_oom && p.oom_len)
-    if (auto f = traced(tr, step::oom_score_adj, no_kind, [&]() noexcept { return write_own_oom(p); });
+    if (auto f =
+            traced(tr, step::oom_score_adj, no_kind, [&]() noexcept { return write_own_oom(p); });
         f.failed())
       return f;
   if (p.policy.nondumpable)
@@ -172,7 +173,8 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
       return failure::at(step::setresuid, errno, ns_kind::user);
   }
   if (!(p.create - ns_set{ns_kind::user}).empty())
-    if (auto f = traced(tr, step::unshare, no_kind, [&]() noexcept { return unshare_rest(p.create); });
+    if (auto f =
+            traced(tr, step::unshare, no_kind, [&]() noexcept { return unshare_rest(p.create); });
         f.failed())
       return f;
   if (!p.mount_fd_targets.empty())

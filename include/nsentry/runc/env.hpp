@@ -37,7 +37,15 @@
 namespace nsentry::inline v0::runc {
 
 // logrus numbering; the order is the wire format.
-enum class log_level : int { panic = 0, fatal = 1, error = 2, warning = 3, info = 4, debug = 5, trace = 6 };
+enum class log_level : int {
+  panic = 0,
+  fatal = 1,
+  error = 2,
+  warning = 3,
+  info = 4,
+  debug = 5,
+  trace = 6
+};
 
 inline constexpr std::string_view name_of(log_level l) noexcept {
   constexpr std::string_view names[] = {"panic", "fatal", "error", "warning",
@@ -116,17 +124,20 @@ inline env_scan scan_env(char* const* envp) noexcept {
   const char* log = detail::env_lookup(envp, log_pipe_var);
   if (log != nullptr && *log != '\0') {
     int fd = -1;
-    if (const char* why = detail::parse_decimal(log, INT_MAX, fd)) return fail(log_pipe_var, log, why);
+    if (const char* why = detail::parse_decimal(log, INT_MAX, fd))
+      return fail(log_pipe_var, log, why);
     out.env.log_pipe = fd;
   }
   const char* level = detail::env_lookup(envp, log_level_var);
   if (level != nullptr && *level != '\0') {
     int l = 0;
-    if (const char* why = detail::parse_decimal(level, 6, l)) return fail(log_level_var, level, why);
+    if (const char* why = detail::parse_decimal(level, 6, l))
+      return fail(log_level_var, level, why);
     out.env.level = static_cast<log_level>(l);
   }
   int fd = -1;
-  if (const char* why = detail::parse_decimal(init, INT_MAX, fd)) return fail(init_pipe_var, init, why);
+  if (const char* why = detail::parse_decimal(init, INT_MAX, fd))
+    return fail(init_pipe_var, init, why);
   out.env.init_pipe = fd;
   out.state = env_scan::status::init;
   return out;
@@ -139,9 +150,12 @@ inline env_scan scan_environ() noexcept { return scan_env(environ); }
 //   "_LIBCONTAINER_LOGLEVEL=abc: not a non-negative decimal integer: invalid usage"
 inline result<std::optional<init_env>> to_result(const env_scan& s) {
   switch (s.state) {
-    case env_scan::status::not_init: return std::optional<init_env>();
-    case env_scan::status::init: return std::optional<init_env>(s.env);
-    case env_scan::status::invalid: break;
+    case env_scan::status::not_init:
+      return std::optional<init_env>();
+    case env_scan::status::init:
+      return std::optional<init_env>(s.env);
+    case env_scan::status::invalid:
+      break;
   }
   std::string detail(s.bad_variable);
   detail += '=';

@@ -77,10 +77,10 @@ inline constexpr const char* protocol_var = "_NSENTRY_RUNC_PROTOCOL";
 
 struct init_options {
   runc_protocol protocol = runc_protocol::v1_2;  // unless _NSENTRY_RUNC_PROTOCOL says otherwise
-  bool sealed = false;              // re-exec from a clone of the binary first (needs argv)
+  bool sealed = false;                 // re-exec from a clone of the binary first (needs argv)
   clone_via clone = clone_via::memfd;  // how, when `sealed` (runc/sealed_exe.hpp)
-  char* const* argv = nullptr;      // for the sealed re-exec
-  char* const* envp = nullptr;      // the environment to scan; nullptr: environ
+  char* const* argv = nullptr;         // for the sealed re-exec
+  char* const* envp = nullptr;         // the environment to scan; nullptr: environ
 };
 
 enum class init_role {
@@ -167,7 +167,8 @@ inline void stage1(stage_context& c) noexcept {
       return {};
     }
     // In stage-0's pid namespace: stage-1 never left it.
-    send(c.program.channel, client_record(stage_record::child_pid), {}, static_cast<std::int32_t>(pid));
+    send(c.program.channel, client_record(stage_record::child_pid), {},
+         static_cast<std::int32_t>(pid));
     c.lg.debug("<~ nsexec stage-1");
     ::_exit(0);
   };
@@ -228,8 +229,8 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
       return nsentry_error(errc::invalid_environment, step::mount_fds,
                            "MOUNT_SOURCES without _LIBCONTAINER_MOUNT_FDS");
     NSENTRY_TRY(auto fds, parse_mount_fds(v));
-    NSENTRY_TRY(mounts, pair_mount_sources(*pl.mount_sources, fds,
-                                           {init_pipe, env.log_pipe.value_or(-1)}));
+    NSENTRY_TRY(mounts,
+                pair_mount_sources(*pl.mount_sources, fds, {init_pipe, env.log_pipe.value_or(-1)}));
   }
   if (pl.oom_score_adj) {
     NSENTRY_TRY(write_oom_score_adj(0, *pl.oom_score_adj));
@@ -246,10 +247,9 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   prog.become_root_uid = true;  // runc: setresuid(0,0,0) after the maps
   prog.want_time_offsets = !pl.time_offsets.empty();
   if (mounts) prog.mount_fd_targets = mounts->targets;
-  prog.policy.write_oom = false;                  // written above, before non-dumpable
-  prog.policy.nondumpable = !pl.join.empty();     // runc's rule when joining by path
-  for (const auto& j : pl.join)
-    ctx.join_paths[static_cast<std::size_t>(j.kind)] = j.path.c_str();
+  prog.policy.write_oom = false;               // written above, before non-dumpable
+  prog.policy.nondumpable = !pl.join.empty();  // runc's rule when joining by path
+  for (const auto& j : pl.join) ctx.join_paths[static_cast<std::size_t>(j.kind)] = j.path.c_str();
   ctx.drop_groups = pl.drop_groups();
   if (prog.policy.nondumpable && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
     return posix_error(step::prctl);
@@ -288,7 +288,8 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
        [&](const record& r, pid_t) -> result<reply> {
          st.s2_pid = static_cast<pid_t>(r.value);
          int fd = sys::calls.pidfd_open(st.s2_pid, 0);  // stage-2 waits for us: it is alive
-         if (fd == -1) return with_context(with_pid(posix_error(step::pidfd_open), st.s2_pid), "stage-2");
+         if (fd == -1)
+           return with_context(with_pid(posix_error(step::pidfd_open), st.s2_pid), "stage-2");
          st.s2.reset(fd);
          lg.debug("stage-1 pid ", st.s1_pid, ", stage-2 pid ", st.s2_pid);
          NSENTRY_TRY(write_pid_report(init_pipe, {st.s1_pid, st.s2_pid}));

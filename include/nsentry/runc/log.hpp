@@ -74,13 +74,27 @@ class line_buffer {
       char esc[6];
       std::size_t n = 0;
       switch (c) {
-        case '"': esc[0] = '\\', esc[1] = '"', n = 2; break;
-        case '\\': esc[0] = '\\', esc[1] = '\\', n = 2; break;
-        case '\b': esc[0] = '\\', esc[1] = 'b', n = 2; break;
-        case '\n': esc[0] = '\\', esc[1] = 'n', n = 2; break;
-        case '\r': esc[0] = '\\', esc[1] = 'r', n = 2; break;
-        case '\t': esc[0] = '\\', esc[1] = 't', n = 2; break;
-        case '\f': esc[0] = '\\', esc[1] = 'f', n = 2; break;
+        case '"':
+          esc[0] = '\\', esc[1] = '"', n = 2;
+          break;
+        case '\\':
+          esc[0] = '\\', esc[1] = '\\', n = 2;
+          break;
+        case '\b':
+          esc[0] = '\\', esc[1] = 'b', n = 2;
+          break;
+        case '\n':
+          esc[0] = '\\', esc[1] = 'n', n = 2;
+          break;
+        case '\r':
+          esc[0] = '\\', esc[1] = 'r', n = 2;
+          break;
+        case '\t':
+          esc[0] = '\\', esc[1] = 't', n = 2;
+          break;
+        case '\f':
+          esc[0] = '\\', esc[1] = 'f', n = 2;
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             constexpr char hex[] = "0123456789abcdef";
@@ -113,7 +127,8 @@ class line_buffer {
     std::uintmax_t u;
     if constexpr (std::is_signed_v<I>) {
       negative = v < 0;
-      u = negative ? std::uintmax_t(0) - static_cast<std::uintmax_t>(v) : static_cast<std::uintmax_t>(v);
+      u = negative ? std::uintmax_t(0) - static_cast<std::uintmax_t>(v)
+                   : static_cast<std::uintmax_t>(v);
     } else {
       u = v;
     }
@@ -233,7 +248,8 @@ class logger {
   // Formats one log line into `buf` and returns its length (<= max_log_line). Exposed so that
   // tests and the parent side can see exactly what `log` would write.
   template <class... Parts>
-  std::size_t format_line(char (&buf)[max_log_line], log_level l, const Parts&... parts) const noexcept {
+  std::size_t format_line(char (&buf)[max_log_line], log_level l,
+                          const Parts&... parts) const noexcept {
     constexpr std::string_view tail = "\"}\n";
     constexpr std::string_view cut = "...";
     detail::line_buffer b(buf, max_log_line - tail.size() - cut.size());

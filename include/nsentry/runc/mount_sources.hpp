@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include <climits>
-#include <initializer_list>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,14 +48,13 @@ inline constexpr const char* mount_fds_var = "_LIBCONTAINER_MOUNT_FDS";
 // between tokens; each int is -1 or in [0, INT_MAX]; no leading zeros, no `+`, nothing after.
 inline result<std::vector<int>> parse_mount_fds(std::string_view text) {
   auto bad = [&](const char* why) {
-    return nsentry_error(errc::invalid_plan, step::mount_fds,
-                         std::string(text) + ": " + why);
+    return nsentry_error(errc::invalid_plan, step::mount_fds, std::string(text) + ": " + why);
   };
   std::vector<int> out;
   std::size_t i = 0;
   auto skip_ws = [&] {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' ||
-                               text[i] == '\r'))
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
       ++i;
   };
   skip_ws();
@@ -108,33 +107,33 @@ inline result<mount_fd_targets> pair_mount_sources(const std::vector<std::string
                                                    std::initializer_list<int> reserved = {}) {
   if (sources.size() != fds.size())
     return nsentry_error(errc::invalid_plan, step::mount_fds,
-                         std::to_string(fds.size()) + " fds for " +
-                             std::to_string(sources.size()) + " mounts in MOUNT_SOURCES");
+                         std::to_string(fds.size()) + " fds for " + std::to_string(sources.size()) +
+                             " mounts in MOUNT_SOURCES");
   mount_fd_targets out;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const std::string& s = sources[i];
     int fd = fds[i];
     if (s.empty() && fd == -1) continue;
     if (s.empty())
-      return nsentry_error(errc::invalid_plan, step::mount_fds,
-                           "fd " + std::to_string(fd) + " for mount " + std::to_string(i) +
-                               ", which has no source");
+      return nsentry_error(
+          errc::invalid_plan, step::mount_fds,
+          "fd " + std::to_string(fd) + " for mount " + std::to_string(i) + ", which has no source");
     if (fd == -1)
       return nsentry_error(errc::invalid_plan, step::mount_fds, "no fd for mount source " + s);
     if (fd <= 2)
-      return nsentry_error(errc::invalid_plan, step::mount_fds,
-                           "fd " + std::to_string(fd) + " for mount source " + s +
-                               " is a standard stream");
+      return nsentry_error(
+          errc::invalid_plan, step::mount_fds,
+          "fd " + std::to_string(fd) + " for mount source " + s + " is a standard stream");
     for (int r : reserved)
       if (fd == r)
-        return nsentry_error(errc::invalid_plan, step::mount_fds,
-                             "fd " + std::to_string(fd) + " for mount source " + s +
-                                 " is the init's own pipe");
+        return nsentry_error(
+            errc::invalid_plan, step::mount_fds,
+            "fd " + std::to_string(fd) + " for mount source " + s + " is the init's own pipe");
     for (int t : out.targets)
       if (t == fd)
-        return nsentry_error(errc::invalid_plan, step::mount_fds,
-                             "fd " + std::to_string(fd) + " for mount source " + s +
-                                 " is used twice");
+        return nsentry_error(
+            errc::invalid_plan, step::mount_fds,
+            "fd " + std::to_string(fd) + " for mount source " + s + " is used twice");
     out.sources.push_back(s.c_str());
     out.targets.push_back(fd);
   }

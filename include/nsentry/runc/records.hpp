@@ -13,7 +13,7 @@ namespace nsentry::inline v0::runc {
 
 enum class stage_record : std::uint8_t {
   child_pid = static_cast<std::uint8_t>(record_type::first_client),  // value: stage-2's pid
-  finished,                                                           // stage-2 is set up
+  finished,                                                          // stage-2 is set up
 };
 
 constexpr record_type client_record(stage_record r) noexcept { return static_cast<record_type>(r); }

@@ -174,9 +174,11 @@ inline result<unique_fd> readonly_bind_of_self(char* const* envp) {
       return with_context(posix_error(step::mount, path), "mount(MS_BIND)");
     result<unique_fd> fd =
         ::mount("", path.c_str(), "", MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == -1
-            ? result<unique_fd>(with_context(posix_error(step::mount, path), "mount(MS_REMOUNT|MS_RDONLY)"))
+            ? result<unique_fd>(
+                  with_context(posix_error(step::mount, path), "mount(MS_REMOUNT|MS_RDONLY)"))
             : open_file(path, O_PATH | O_CLOEXEC);
-    if (::umount2(path.c_str(), MNT_DETACH) == -1) return with_context(posix_error(step::umount, path), "umount2(MNT_DETACH)");
+    if (::umount2(path.c_str(), MNT_DETACH) == -1)
+      return with_context(posix_error(step::umount, path), "umount2(MNT_DETACH)");
     return fd;
   };
   auto out = attempt();
