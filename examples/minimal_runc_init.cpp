@@ -9,13 +9,13 @@
 //
 //   examples/runc_driver.py bazel-bin/examples/minimal_runc_init MESSAGE.bin   (see smoke.sh)
 #define NSENTRY_RUNC_PROTOCOL 12  // runc >= 1.2's message; 11 for runc 1.1
-#include "nsentry/runc/constructor.hpp"
-
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+
+#include "nsentry/runc/constructor.hpp"
 
 int main() {
   const char* pipe = std::getenv("_LIBCONTAINER_INITPIPE");

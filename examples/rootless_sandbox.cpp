@@ -26,7 +26,7 @@ namespace {
 
 // The first "name:start:count" line of /etc/subuid or /etc/subgid for `user`.
 result<std::pair<std::uint32_t, std::uint32_t>> subordinate_range(const char* file,
-                                                                   const std::string& user) {
+                                                                  const std::string& user) {
   std::ifstream in(file);
   for (std::string line; std::getline(in, line);) {
     auto a = line.find(':'), b = line.find(':', a + 1);
@@ -59,7 +59,7 @@ result<int> run_sandboxed(std::vector<std::string> argv) {
   NSENTRY_TRY(auto subgid, subordinate_range("/etc/subgid", user));
   NSENTRY_TRY(p.uid_map, three_ranges(::getuid(), subuid, step::uid_map));
   NSENTRY_TRY(p.gid_map, three_ranges(::getgid(), subgid, step::gid_map));
-  p.rootless_euid = true;               // setgroups "deny" before the maps
+  p.rootless_euid = true;                // setgroups "deny" before the maps
   p.uidmap_tool = "/usr/bin/newuidmap";  // the defaults are looked up in PATH
   p.gidmap_tool = "/usr/bin/newgidmap";
 

@@ -55,7 +55,9 @@ int main(int argc, char** argv) {
   if (i < argc && std::strcmp(argv[i], "--") == 0) ++i;
   std::vector<std::string> cmd(argv + i, argv + argc);
   if (cmd.empty())
-    cmd = {"sh", "-c", "for k in cgroup ipc mnt net pid uts; do echo $k $(stat -L -c %i /proc/self/ns/$k); done"};
+    cmd = {
+        "sh", "-c",
+        "for k in cgroup ipc mnt net pid uts; do echo $k $(stat -L -c %i /proc/self/ns/$k); done"};
 
   // The large heap, every page touched so it is really resident (and would be copied by a
   // naive fork-based spawn).

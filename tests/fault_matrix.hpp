@@ -16,19 +16,20 @@
 
 namespace faults {
 
-#define FAULTS_ENTRIES(X)                                                                       \
-  X(openat) X(close) X(read) X(write) X(dupfd) X(fstat) X(pipe2) X(socketpair) X(setns)         \
-  X(unshare) X(clone3) X(fork) X(pidfd_open) X(pidfd_send_signal) X(kill) X(waitid)             \
-  X(setresuid) X(setresgid) X(setgroups) X(setsid) X(chdir) X(prctl) X(execve) X(getpid)        \
-  X(memfd_create) X(add_seals) X(get_seals) X(sendfile) X(execveat) X(clone) X(fstatat)         \
-  X(sigaction) X(thread_sigmask) X(fchdir) X(poll) X(sendmsg) X(recvmsg) X(dup3) X(setfd)       \
-  X(fstatfs) X(close_range)
+#define FAULTS_ENTRIES(X)                                                                          \
+  X(openat)                                                                                        \
+  X(close) X(read) X(write) X(dupfd) X(fstat) X(pipe2) X(socketpair) X(setns) X(unshare) X(clone3) \
+      X(fork) X(pidfd_open) X(pidfd_send_signal) X(kill) X(waitid) X(setresuid) X(setresgid)       \
+          X(setgroups) X(setsid) X(chdir) X(prctl) X(execve) X(getpid) X(memfd_create)             \
+              X(add_seals) X(get_seals) X(sendfile) X(execveat) X(clone) X(fstatat) X(sigaction)   \
+                  X(thread_sigmask) X(fchdir) X(poll) X(sendmsg) X(recvmsg) X(dup3) X(setfd)       \
+                      X(fstatfs) X(close_range)
 
 enum entry : int {
 #define FAULTS_ENUM(n) e_##n,
   FAULTS_ENTRIES(FAULTS_ENUM)
 #undef FAULTS_ENUM
-  entry_count
+      entry_count
 };
 
 inline const char* entry_names[] = {
@@ -81,7 +82,8 @@ struct wrap<R (*)(A...)> {
   template <int E, R (*nsentry::sys::table::*M)(A...)>
   static R call(A... a) {
     if (should_fail(E)) {
-      if constexpr (E == e_close) (void)(nsentry::sys::real_calls.*M)(a...);  // Linux: closed anyway
+      if constexpr (E == e_close)
+        (void)(nsentry::sys::real_calls.*M)(a...);  // Linux: closed anyway
       errno = state()->fail_errno.load();
       return static_cast<R>(-1);
     }

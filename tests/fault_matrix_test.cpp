@@ -4,8 +4,10 @@
 // an entry) x each relevant errno is failed once, in a forked child. Each injection must end in
 // success (EINTR retried, an ENOSYS fallback taken) or an error naming its step, with the
 // caller's fds, children and thread namespaces unchanged and no process left.
-#include <doctest/doctest.h>
+#include "tests/fault_matrix.hpp"
+
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -19,7 +21,6 @@
 #include "nsentry/scoped_entry.hpp"
 #include "nsentry/spawn.hpp"
 #include "tests/exec_test_util.hpp"
-#include "tests/fault_matrix.hpp"
 
 using namespace nsentry;
 using namespace testutil;
@@ -55,7 +56,7 @@ outcome run_and_wait(result<child> c) {
 
 struct shape {
   std::string name;
-  bool thread_moves_on_success;  // a join: the thread is elsewhere afterwards, by design
+  bool thread_moves_on_success;   // a join: the thread is elsewhere afterwards, by design
   std::function<void()> prepare;  // in the child, before the table is installed
   std::function<outcome()> run;
 };
@@ -74,8 +75,9 @@ int children_now() {
   return n;
 }
 
-const char* thread_entries[] = {"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children",
-                                "time", "time_for_children", "user", "uts"};
+const char* thread_entries[] = {
+    "cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children",
+    "user",   "uts"};
 
 std::vector<ino_t> thread_inos(int dir) {
   std::vector<ino_t> v;
@@ -89,38 +91,45 @@ std::vector<ino_t> thread_inos(int dir) {
 std::vector<int> errnos_for(int e) {
   using namespace faults;
   switch (e) {
-    case e_getpid: return {};
-    case e_close: return {EINTR};
-    case e_clone3: return {EPERM, EINVAL, ENOSYS, EINTR, ENOMEM, EAGAIN};
+    case e_getpid:
+      return {};
+    case e_close:
+      return {EINTR};
+    case e_clone3:
+      return {EPERM, EINVAL, ENOSYS, EINTR, ENOMEM, EAGAIN};
     case e_clone:
-    case e_fork: return {EPERM, EINVAL, EINTR, ENOMEM, EAGAIN};
+    case e_fork:
+      return {EPERM, EINVAL, EINTR, ENOMEM, EAGAIN};
     case e_pidfd_open:
     case e_close_range:
-    case e_sendfile: return {EPERM, EINVAL, ENOSYS, EINTR, ENOMEM};
-    default: return {EPERM, EINVAL, EINTR, ENOMEM};
+    case e_sendfile:
+      return {EPERM, EINVAL, ENOSYS, EINTR, ENOMEM};
+    default:
+      return {EPERM, EINVAL, EINTR, ENOMEM};
   }
 }
 
 // ENOSYS where the library documents a fallback: must succeed.
 bool fallback_expected(int e, int err) {
   using namespace faults;
-  return err == ENOSYS && (e == e_clone3 || e == e_pidfd_open || e == e_close_range || e == e_sendfile);
+  return err == ENOSYS &&
+         (e == e_clone3 || e == e_pidfd_open || e == e_close_range || e == e_sendfile);
 }
 
 // Child exit codes of one injection.
 enum verdict : int {
-  v_ok = 0,           // success
-  v_error = 1,        // a well-formed error
-  v_ok_status = 2,    // success, but the command's status was not 0
-  v_partial = 3,      // a join failed after an earlier setns of it succeeded: the thread is
-                      // partly moved (setns cannot be undone for user; join_* promise no rollback)
-  v_misreport = 4,    // ...and the error says "not joined" although it was (see the bug case)
-  v_bad_error = 10,   // step none or empty message
+  v_ok = 0,          // success
+  v_error = 1,       // a well-formed error
+  v_ok_status = 2,   // success, but the command's status was not 0
+  v_partial = 3,     // a join failed after an earlier setns of it succeeded: the thread is
+                     // partly moved (setns cannot be undone for user; join_* promise no rollback)
+  v_misreport = 4,   // ...and the error says "not joined" although it was (see the bug case)
+  v_bad_error = 10,  // step none or empty message
   v_fds = 11,
   v_children = 12,
   v_thread_ns = 13,
-  v_fallback = 14,    // ENOSYS with a fallback, yet an error
-  v_not_fired = 15,   // the site was not reached this time (not a failure)
+  v_fallback = 14,   // ENOSYS with a fallback, yet an error
+  v_not_fired = 15,  // the site was not reached this time (not a failure)
 };
 
 int run_one(const shape& s, int entry, int nth, int err) {
@@ -138,8 +147,8 @@ int run_one(const shape& s, int entry, int nth, int err) {
   bool fired = faults::state()->fired.load() != 0;
   int code = o.ok ? (o.status == 0 ? v_ok : v_ok_status) : v_error;
   auto say = [&](const char* what) {
-    std::fprintf(stderr, "[%s] %s#%d %s: %s (%s)\n", s.name.c_str(), faults::entry_names[entry], nth,
-                 strerrorname_np(err), what, o.ok ? "ok" : o.message.c_str());
+    std::fprintf(stderr, "[%s] %s#%d %s: %s (%s)\n", s.name.c_str(), faults::entry_names[entry],
+                 nth, strerrorname_np(err), what, o.ok ? "ok" : o.message.c_str());
   };
   if (!o.ok && (o.step == step::none || o.message.empty())) {
     say("error without a step or message");
@@ -160,8 +169,7 @@ int run_one(const shape& s, int entry, int nth, int err) {
     return v_children;
   }
   if ((!o.ok || !s.thread_moves_on_success) && thread_inos(dir) != before) {
-    if (s.thread_moves_on_success && !o.ok)
-      return o.step == step::verify ? v_misreport : v_partial;
+    if (s.thread_moves_on_success && !o.ok) return o.step == step::verify ? v_misreport : v_partial;
     say("thread namespaces changed");
     return v_thread_ns;
   }
@@ -170,7 +178,8 @@ int run_one(const shape& s, int entry, int nth, int err) {
     return v_fallback;
   }
   if (!fired) return v_not_fired;
-  if (code == v_ok_status) say(("run_plan/spawn succeeded, the command's status is " + std::to_string(o.status)).c_str());
+  if (code == v_ok_status)
+    say(("run_plan/spawn succeeded, the command's status is " + std::to_string(o.status)).c_str());
   return code;
 }
 
@@ -185,7 +194,8 @@ totals matrix(const shape& s, int cap = 6) {
     faults::reset();
     faults::install();
     outcome o = s.run();
-    if (!o.ok) std::fprintf(stderr, "[%s] record run failed: %s\n", s.name.c_str(), o.message.c_str());
+    if (!o.ok)
+      std::fprintf(stderr, "[%s] record run failed: %s\n", s.name.c_str(), o.message.c_str());
     return o.ok && o.status == 0 ? 0 : 1;
   });
   REQUIRE_MESSAGE(rec == 0, s.name);
@@ -206,19 +216,19 @@ totals matrix(const shape& s, int cap = 6) {
         ++by_verdict[v];
         if (v == v_not_fired) continue;
         ++t.injections;
-        bool good = v == v_ok || v == v_error || v == v_ok_status || v == v_partial || v == v_misreport;
+        bool good =
+            v == v_ok || v == v_error || v == v_ok_status || v == v_partial || v == v_misreport;
         if (!good) ++t.failures;
         CHECK_MESSAGE(good, s.name, ": ", faults::entry_names[e], " call ", nth, " ",
                       strerrorname_np(err), " -> verdict ", v);
       }
     }
   }
-  MESSAGE(s.name, ": ", t.sites, " sites (", used.str(), "), ", t.injections, " injections: ",
-          by_verdict[v_ok], " ok, ", by_verdict[v_error], " errors, ", by_verdict[v_ok_status],
-          " ok with a nonzero command status, ", by_verdict[v_partial],
+  MESSAGE(s.name, ": ", t.sites, " sites (", used.str(), "), ", t.injections,
+          " injections: ", by_verdict[v_ok], " ok, ", by_verdict[v_error], " errors, ",
+          by_verdict[v_ok_status], " ok with a nonzero command status, ", by_verdict[v_partial],
           " partial joins, ", by_verdict[v_misreport], " joined-but-reported-not-joined, ",
-          by_verdict[v_not_fired], " not reached, ",
-          t.failures, " failed checks");
+          by_verdict[v_not_fired], " not reached, ", t.failures, " failed checks");
   return t;
 }
 
@@ -258,10 +268,11 @@ TEST_CASE("fault matrix: every syscall site x errno of every plan shape") {
 
   std::vector<shape> shapes;
   shapes.push_back({"join_pid", true, nothing, [&] {
-                      return from(join_pid(t.pid(), ns_set{ns_kind::net, ns_kind::uts,
-                                                           ns_kind::ipc, ns_kind::pid}));
+                      return from(join_pid(
+                          t.pid(), ns_set{ns_kind::net, ns_kind::uts, ns_kind::ipc, ns_kind::pid}));
                     }});
-  shapes.push_back({"join_paths+user", true, nothing, [&] { return from(join_paths(user_paths)); }});
+  shapes.push_back(
+      {"join_paths+user", true, nothing, [&] { return from(join_paths(user_paths)); }});
   shapes.push_back({"run_plan join+user", false, nothing, [&] {
                       plan p;
                       p.join = user_paths;
@@ -325,13 +336,10 @@ TEST_CASE("fault matrix: every syscall site x errno of every plan shape") {
   CHECK(injections > 0);
 }
 
-// LIBRARY BUG (reported, not fixed: include/ is not this change's): child_side::in_namespace
-// treats a failed fstatat of /proc/thread-self/ns/<kind> as "not in the namespace", so a join
-// that succeeded but could not be verified is reported as errc::not_joined ("still outside
-// net") and the errno is lost. Expected: an error naming step::verify/fstatat with the errno.
-// Marked should_fail: it fails on today's code; when the library is fixed, drop the decorator.
-TEST_CASE("LIBRARY BUG: a failed verification stat is reported as 'not joined'" *
-          doctest::should_fail()) {
+// Found by the matrix: a failed fstatat of /proc/thread-self/ns/<kind> during verification was
+// taken for "not in the namespace" (errc::not_joined, errno lost). It is an error naming
+// step::verify with the errno.
+TEST_CASE("a failed verification stat is reported with its errno, not as 'not joined'") {
   target t({"--net", "--uts"});
   REQUIRE(faults::state() != MAP_FAILED);
   int rc = in_child([&] {
@@ -356,7 +364,7 @@ TEST_CASE("LIBRARY BUG: a failed verification stat is reported as 'not joined'" 
     nsentry::sys::calls = nsentry::sys::real_calls;
     EXPECT_C(!r);
     EXPECT_C(thread_ns_ino("net") == t.ino(ns_kind::net));  // it did join
-    EXPECT_C(r.error() != errc::not_joined);                 // today: not_joined (the bug)
+    EXPECT_C(r.error() != errc::not_joined);
     EXPECT_C(r.error().errno_value() == EACCES);
     return 0;
   });

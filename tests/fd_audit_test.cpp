@@ -27,7 +27,8 @@ std::set<int> parse_ls(const std::string& out) {
     auto arrow = line.find(" -> ");
     if (arrow == std::string::npos) continue;
     auto target = line.substr(arrow + 4);
-    if (target.rfind("/proc/", 0) == 0 && target.size() > 3 && target.substr(target.size() - 3) == "/fd")
+    if (target.rfind("/proc/", 0) == 0 && target.size() > 3 &&
+        target.substr(target.size() - 3) == "/fd")
       continue;  // ls reading the directory
     auto sp = line.rfind(' ', arrow - 1);
     fds.insert(std::stoi(line.substr(sp + 1, arrow - sp - 1)));
@@ -137,11 +138,13 @@ TEST_CASE("every entry path: the command holds only 0, 1, 2 and what was passed 
     CHECK_MESSAGE(seen2 == std3, str(seen2));
   }
   SUBCASE("run_plan and spawn_exec: an fd passed on purpose gets through, alone") {
-    auto seen = audit([&] {
-      plan p;
-      p.create = ns_set{ns_kind::pid, ns_kind::uts};
-      return wait_ok(run_plan(p, ls.value()));
-    }, {7});
+    auto seen = audit(
+        [&] {
+          plan p;
+          p.create = ns_set{ns_kind::pid, ns_kind::uts};
+          return wait_ok(run_plan(p, ls.value()));
+        },
+        {7});
     CHECK_MESSAGE(seen == (std::set<int>{0, 1, 2, 7}), str(seen));
     auto seen2 = audit([&] { return wait_ok(spawn_exec(ls.value())); }, {5, 9});
     CHECK_MESSAGE(seen2 == (std::set<int>{0, 1, 2, 5, 9}), str(seen2));

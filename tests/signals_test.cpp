@@ -154,9 +154,8 @@ TEST_CASE("a command killed by SIGKILL/SIGSEGV/SIGQUIT/SIGTERM: 128+n, no core, 
             EXPECT_C(c.value().kill().has_value());
           } else {
             // The command is the mirror's only child: signal it by its pid.
-            std::string kids_of =
-                slurp("/proc/" + std::to_string(c.value().pid()) + "/task/" +
-                      std::to_string(c.value().pid()) + "/children");
+            std::string kids_of = slurp("/proc/" + std::to_string(c.value().pid()) + "/task/" +
+                                        std::to_string(c.value().pid()) + "/children");
             for (int i = 0; i < 200 && kids_of.empty(); ++i) {
               ::usleep(10000);
               kids_of = slurp("/proc/" + std::to_string(c.value().pid()) + "/task/" +

@@ -1,7 +1,8 @@
 // Threads (issue 9, "Then prove it" 3): two threads of one process make many scoped entries at
 // once, one into a net namespace, the other into a uts namespace, each checking after every
 // entry that it is there and after every restore that it is home; run_plan called from four
-// threads at once. NSENTRY_THREAD_ITERS sets the entries per thread (default 50000: about 3 s here, 100k is the issue's figure).
+// threads at once. NSENTRY_THREAD_ITERS sets the entries per thread (default 50000: about 3 s here,
+// 100k is the issue's figure).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -38,7 +39,8 @@ int visit(const target& t, ns_kind k, int n) {
   int bad = 0;
   for (int i = 0; i < n && bad < 10; ++i) {
     {
-      auto g = i % 50 == 0 ? enter_scoped(ns_set{k}, t.pid()) : home.value().enter(target_fds.value());
+      auto g =
+          i % 50 == 0 ? enter_scoped(ns_set{k}, t.pid()) : home.value().enter(target_fds.value());
       if (!g) {
         std::fprintf(stderr, "%s entry %d: %s\n", entry.c_str(), i, g.error().message().c_str());
         ++bad;
@@ -64,7 +66,8 @@ int visit(const target& t, ns_kind k, int n) {
 
 }  // namespace
 
-TEST_CASE("2 threads x many scoped entries into different namespaces, each always where it should be") {
+TEST_CASE(
+    "2 threads x many scoped entries into different namespaces, each always where it should be") {
   target t({"--net", "--uts"});
   const int n = iterations();
   MESSAGE("scoped entries per thread: ", n);
@@ -100,25 +103,46 @@ TEST_CASE("run_plan from 4 threads at once: every one succeeds with its command'
         int code = 10 * i + r;
         plan p;
         switch (i) {
-          case 0: p.create = ns_set::of<uts_ns>(); break;
-          case 1: p.create = ns_set::of<pid_ns, uts_ns>(); break;  // a mirror
-          case 2: p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)}}; break;
+          case 0:
+            p.create = ns_set::of<uts_ns>();
+            break;
+          case 1:
+            p.create = ns_set::of<pid_ns, uts_ns>();
+            break;  // a mirror
+          case 2:
+            p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)}};
+            break;
           default: {
             p.create = ns_set{ns_kind::user, ns_kind::uts};
             auto m = id_map::from_ranges({{0, 100000, 1000}, {1000, 0, 1}, {2000, 300000, 10}});
-            if (!m) { ++wrong; return; }
+            if (!m) {
+              ++wrong;
+              return;
+            }
             p.uid_map = m.value();
             p.gid_map = m.value();
           }
         }
         auto cmd = exec_spec::make({"/bin/sh", "-c", "exit " + std::to_string(code)});
-        if (!cmd) { ++wrong; return; }
+        if (!cmd) {
+          ++wrong;
+          return;
+        }
         auto c = run_plan(p, cmd.value());
-        if (!c) { errors[i] = c.error().message(); ++wrong; continue; }
+        if (!c) {
+          errors[i] = c.error().message();
+          ++wrong;
+          continue;
+        }
         auto s = c.value().wait();
-        if (!s) { errors[i] = s.error().message(); ++wrong; continue; }
+        if (!s) {
+          errors[i] = s.error().message();
+          ++wrong;
+          continue;
+        }
         if (s.value().shell_status() != code) {
-          errors[i] = "status " + std::to_string(s.value().shell_status()) + " for " + std::to_string(code);
+          errors[i] =
+              "status " + std::to_string(s.value().shell_status()) + " for " + std::to_string(code);
           ++wrong;
         }
       }

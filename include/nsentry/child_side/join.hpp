@@ -43,10 +43,11 @@ namespace child_side {
 
 // Is the thread whose /proc ns directory is `self_ns_dir` in the namespace (dev, ino)? For pid
 // and time this asks about the thread's future children (the row's effective entry).
-inline bool in_namespace(int self_ns_dir, ns_kind k, dev_t dev, ino_t ino) noexcept {
+// Returns 1 (in it), 0 (not), or -1 with errno when the thread's entry cannot be read.
+inline int in_namespace(int self_ns_dir, ns_kind k, dev_t dev, ino_t ino) noexcept {
   struct stat st {};
-  if (sys::calls.fstatat(self_ns_dir, row_of(k).effective_entry.data(), &st, 0) == -1) return false;
-  return st.st_dev == dev && st.st_ino == ino;
+  if (sys::calls.fstatat(self_ns_dir, row_of(k).effective_entry.data(), &st, 0) == -1) return -1;
+  return st.st_dev == dev && st.st_ino == ino ? 1 : 0;
 }
 
 // /proc/thread-self/ns as an O_PATH directory. Opened before joining, it still names this
@@ -109,7 +110,9 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir, trace_buffe
   const ns_fd* user = nullptr;
   for (const auto& n : fds) {
     if (n.kind == ns_kind::user) {
-      if (!in_namespace(self_ns_dir, n.kind, n.dev, n.ino)) {
+      int in = in_namespace(self_ns_dir, n.kind, n.dev, n.ino);
+      if (in == -1) return failure::at(step::verify, errno, n.kind);
+      if (in == 0) {
         user = &n;
         wanted.insert(n.kind);
       }
@@ -130,9 +133,12 @@ inline failure join_fds(std::span<const ns_fd> fds, int self_ns_dir, trace_buffe
     if (traced_setns(tr, n.fd, n.kind) == -1) return failure::at(step::setns, errno, n.kind);
   }
   failure missing{step::verify, 0, no_kind, 0};
-  for (const auto& n : fds)
-    if (wanted.contains(n.kind) && !in_namespace(self_ns_dir, n.kind, n.dev, n.ino))
-      missing.missing |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
+  for (const auto& n : fds) {
+    if (!wanted.contains(n.kind)) continue;
+    int in = in_namespace(self_ns_dir, n.kind, n.dev, n.ino);
+    if (in == -1) return failure::at(step::verify, errno, n.kind);  // joined, but unverifiable
+    if (in == 0) missing.missing |= static_cast<std::uint32_t>(clone_flag_of(n.kind));
+  }
   if (missing.missing) return missing;
   return {};
 }
