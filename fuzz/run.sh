@@ -64,11 +64,15 @@ done
 # 2. Fuzz, both targets at once. New inputs go to $WORK/<target>; the stored corpus is read only.
 start=$(date +%s)
 for t in bootstrap plan_json; do
-  ./${t}_fuzz -max_total_time="$SECONDS_TO_RUN" -print_final_stats=1 \
-    -artifact_prefix="$WORK/$t-" "$@" "$WORK/$t" "$CORPUS/$t" > "$WORK/$t.log" 2>&1 &
+  ( rc=0
+    ./${t}_fuzz -max_total_time="$SECONDS_TO_RUN" -print_final_stats=1 \
+      -artifact_prefix="$WORK/$t-" "$@" "$WORK/$t" "$CORPUS/$t" > "$WORK/$t.log" 2>&1 || rc=$?
+    times > "$WORK/$t.cpu"  # line 2: the fuzzer's user and system CPU time
+    exit $rc ) &
   eval "pid_$t=$!"
 done
 total=0
+cpu_total=0
 summary=""
 for t in bootstrap plan_json; do
   eval "pid=\$pid_$t"
@@ -81,9 +85,14 @@ for t in bootstrap plan_json; do
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$WORK/$t.log")
   runs=${runs:-0}
   total=$((total + runs))
-  summary="$summary${summary:+, }${t}_fuzz $runs at ${rate:-0}/s"
+  cpu=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+               printf "%.0f", t }' "$WORK/$t.cpu" 2>/dev/null || echo 0)
+  cpu_total=$((cpu_total + cpu))
+  summary="$summary${summary:+, }${t}_fuzz $runs at ${rate:-0}/s on ${cpu:-0} CPU s"
 done
-echo "fuzz/run.sh: $total executions in total ($summary) in $(( $(date +%s) - start )) s"
+# CPU seconds show how much of the two cores the fuzzers got: on a loaded machine far less
+# than 2 x SECONDS, and the count falls with it.
+echo "fuzz/run.sh: $total executions in total ($summary) in $(( $(date +%s) - start )) s, $cpu_total CPU s"
 if [ "$status" -eq 0 ]; then
   rm -rf "$WORK"
 else
