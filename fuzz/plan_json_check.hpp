@@ -10,12 +10,11 @@
 //    back (bootstrap::parse, same protocol) to the same plan.
 #pragma once
 
+#include <boost/json.hpp>
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <boost/json.hpp>
 
 #include "nsentry/bootstrap.hpp"
 #include "tools/plan_json.hpp"
@@ -78,14 +77,17 @@ inline std::string check_plan_json_input(std::span<const std::byte> data) {
     const std::string tag = proto == runc_protocol::v1_1 ? "[1.1] " : "[1.2] ";
     auto msg = bootstrap::encode(plan, proto);
     if (representable(plan, proto) != msg.has_value())
-      return tag + (msg ? "encoded a plan it cannot represent\n"
-                        : "cannot encode: " + msg.error().message() + "\n") + text;
+      return tag +
+             (msg ? "encoded a plan it cannot represent\n"
+                  : "cannot encode: " + msg.error().message() + "\n") +
+             text;
     if (!msg) {
       if (msg.error().detail.empty()) return tag + "encode error without detail";
       continue;
     }
     auto back = bootstrap::parse(msg.value(), proto);
-    if (!back) return tag + "an encoded plan does not parse: " + back.error().message() + "\n" + text;
+    if (!back)
+      return tag + "an encoded plan does not parse: " + back.error().message() + "\n" + text;
     if (!(back.value() == plan)) return tag + "parse(encode(p)) != p\n" + text;
   }
   return {};
