@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "nsentry/id_map.hpp"
 #include "nsentry/ns_kind.hpp"
 #include "tests/testing.hpp"
 
@@ -253,6 +254,19 @@ inline test_user ensure_user() {
   passwd* pw = ::getpwnam("nsentry-test");
   REQUIRE(pw != nullptr);
   return {pw->pw_uid, pw->pw_gid, sub_start("/etc/subuid"), sub_start("/etc/subgid")};
+}
+
+// Id-map helpers shared by the executor tests and the CLI tests.
+inline nsentry::id_map three_ranges(std::uint32_t own) {
+  auto m = nsentry::id_map::from_ranges({{0, 100000, 1000}, {1000, own, 1}, {2000, 300000, 10}});
+  REQUIRE_OK(m);
+  return m.value();
+}
+
+inline std::string normalize_map(const std::string& proc_text) {
+  auto m = nsentry::id_map::parse(proc_text, nsentry::step::id_map);
+  REQUIRE_OK(m);
+  return m.value().format();
 }
 
 // The nsentry binary (a data dependency of the test).
