@@ -16,15 +16,50 @@
 
 namespace faults {
 
-#define FAULTS_ENTRIES(X)                                                                         \
-  X(openat)                                                                                       \
-  X(close)                                                                                        \
-  X(read) X(write) X(dupfd) X(fstat) X(pipe2) X(socketpair) X(setns) X(unshare) X(clone3) X(fork) \
-      X(pidfd_open) X(pidfd_send_signal) X(kill) X(waitid) X(setresuid) X(setresgid) X(setgroups) \
-          X(setsid) X(chdir) X(prctl) X(execve) X(getpid) X(memfd_create) X(add_seals)            \
-              X(get_seals) X(sendfile) X(execveat) X(clone) X(fstatat) X(sigaction)               \
-                  X(thread_sigmask) X(fchdir) X(poll) X(sendmsg) X(recvmsg) X(dup3) X(setfd)      \
-                      X(fstatfs) X(close_range)
+// clang-format off
+#define FAULTS_ENTRIES(X) \
+  X(openat) \
+  X(close) \
+  X(read) \
+  X(write) \
+  X(dupfd) \
+  X(fstat) \
+  X(pipe2) \
+  X(socketpair) \
+  X(setns) \
+  X(unshare) \
+  X(clone3) \
+  X(fork) \
+  X(pidfd_open) \
+  X(pidfd_send_signal) \
+  X(kill) \
+  X(waitid) \
+  X(setresuid) \
+  X(setresgid) \
+  X(setgroups) \
+  X(setsid) \
+  X(chdir) \
+  X(prctl) \
+  X(execve) \
+  X(getpid) \
+  X(memfd_create) \
+  X(add_seals) \
+  X(get_seals) \
+  X(sendfile) \
+  X(execveat) \
+  X(clone) \
+  X(fstatat) \
+  X(sigaction) \
+  X(thread_sigmask) \
+  X(fchdir) \
+  X(poll) \
+  X(sendmsg) \
+  X(recvmsg) \
+  X(dup3) \
+  X(setfd) \
+  X(fstatfs) \
+  X(close_range)
+// clang-format on
 
 enum entry : int {
 #define FAULTS_ENUM(n) e_##n,
