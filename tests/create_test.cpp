@@ -65,7 +65,7 @@ TEST_CASE("pid: pid_for_children differs from pid while a child lives in it") {
     if (c == 0) {
       char b;
       ::close(p[1]);
-      (void)::read(p[0], &b, 1);
+      (void)!::read(p[0], &b, 1);
       ::_exit(0);
     }
     ::close(p[0]);
@@ -169,7 +169,7 @@ TEST_CASE("a multi-threaded caller asking for user: errc::multi_threaded, nothin
     EXPECT_C(::pipe(p) == 0);
     std::thread t([fd = p[0]] {
       char b;
-      (void)::read(fd, &b, 1);
+      (void)!::read(fd, &b, 1);
     });
     ino_t user = self_ns_ino("user"), uts = self_ns_ino("uts");
     auto r = create_namespaces({ns_kind::user, ns_kind::uts});
@@ -194,7 +194,7 @@ TEST_CASE("a multi-threaded caller may create uts") {
     EXPECT_C(::pipe(p) == 0);
     std::thread t([fd = p[0]] {
       char b;
-      (void)::read(fd, &b, 1);
+      (void)!::read(fd, &b, 1);
     });
     ino_t uts = self_ns_ino("uts");
     auto r = create_namespaces({ns_kind::uts});
