@@ -269,6 +269,31 @@ inline std::string normalize_map(const std::string& proc_text) {
   return m.value().format();
 }
 
+// A fresh temporary directory, removed (with its contents) at scope exit.
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/nsentry-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() { (void)sh("rm -rf '" + path + "'"); }
+  bool empty() const { return sh("ls -A '" + path + "'").out.empty(); }
+};
+
+// Identity maps, written as root: a user namespace target joinable with setgroups allowed
+// (util-linux's --map-root-user denies setgroups, and a join drops the supplementary groups).
+inline void map_identity(pid_t pid) {
+  for (const char* f : {"uid_map", "gid_map"}) {
+    std::ofstream out("/proc/" + std::to_string(pid) + "/" + f);
+    out << "0 0 4294967295\n";
+    out.flush();
+    REQUIRE(out.good());
+  }
+}
+
 // The nsentry binary (a data dependency of the test).
 inline std::string nsentry_bin() { return "tools/nsentry"; }
 

@@ -238,16 +238,6 @@ id_map ranges3(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
   return m.value();
 }
 
-// Identity maps, written as root: a user namespace joinable with setgroups allowed.
-void map_identity(pid_t pid) {
-  for (const char* f : {"uid_map", "gid_map"}) {
-    std::ofstream out("/proc/" + std::to_string(pid) + "/" + f);
-    out << "0 0 4294967295\n";
-    out.flush();
-    REQUIRE(out.good());
-  }
-}
-
 }  // namespace
 
 TEST_CASE("fault matrix: every syscall site x errno of every plan shape") {

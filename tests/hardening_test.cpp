@@ -20,21 +20,6 @@
 using namespace nsentry;
 using namespace testutil;
 
-namespace {
-
-// A fresh temporary directory, removed (with its contents) at scope exit.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/nsentry-hardening-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() { (void)sh("rm -rf '" + path + "'"); }
-};
-
-}  // namespace
-
 // --- defect 9: a FIFO (or any non-namespace file) as a join path ---------------------------
 
 TEST_CASE("a FIFO or regular file as a join path is refused before any setns, naming it") {

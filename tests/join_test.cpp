@@ -47,17 +47,6 @@ bool is_pidfd(int fd) {
   return std::string(link) == "anon_inode:[pidfd]";
 }
 
-// A user namespace target joinable with setgroups allowed (util-linux's --map-root-user
-// denies setgroups, and a join drops the supplementary groups): identity maps, written as root.
-void map_identity(pid_t pid) {
-  for (const char* f : {"uid_map", "gid_map"}) {
-    std::ofstream out("/proc/" + std::to_string(pid) + "/" + f);
-    out << "0 0 4294967295\n";
-    out.flush();
-    REQUIRE(out.good());
-  }
-}
-
 }  // namespace
 
 TEST_CASE("join_pid: one setns(pidfd) joins every requested namespace") {

@@ -17,17 +17,6 @@ using namespace testutil;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/nsentry-signals-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() { (void)sh("rm -rf '" + path + "'"); }
-  bool empty() const { return sh("ls -A '" + path + "'").out.empty(); }
-};
-
 enum class how { spawn, plan_uts, plan_pid };
 const char* name_of(how h) {
   return h == how::spawn ? "spawn_exec" : h == how::plan_uts ? "run_plan(uts)" : "run_plan(pid)";
