@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/version.hpp"
 #include "tests/captures.hpp"
 #include "tests/testing.hpp"
@@ -254,7 +255,8 @@ TEST_CASE("encode is strict about its JSON") {
   refused(R"({"oom_score_adj":1001})",
           "json: $.oom_score_adj: expected an integer in -1000..1000: invalid plan");
   refused(R"({"setgroups":1})", "json: $.setgroups: expected true or false: invalid plan");
-  refused(R"({"uidmap_tool":7})", "json: $.uidmap_tool: expected a string: invalid plan");
+  refused(R"({"uidmap_tool":7})",
+          "json: $.uidmap_tool: expected a string or {\"base64\": string}: invalid plan");
   refused(R"({"create":["time"],"time_offsets":[{"clock":"realtime","secs":1,"nanosecs":0}]})",
           "json: $.time_offsets[0].clock: unknown clock \"realtime\": invalid plan");
   refused(R"({"mount_sources":["/a"]})",
@@ -326,4 +328,173 @@ TEST_CASE("plan_from_json inverts plan_to_json, missing keys mean empty values")
   auto empty = nsentry::cli::plan_from_json(json::object{});
   REQUIRE_OK(empty);
   CHECK(empty.value() == nsentry::plan{});
+}
+
+// --- paths that are not UTF-8 (byte strings in the schema) ---------------------------------------
+
+namespace {
+
+// Paths as Linux allows them: bytes 0xff and 0x80, and sequences that are not UTF-8 (a lone
+// continuation byte, a truncated sequence, an overlong '/', an encoded surrogate).
+nsentry::plan non_utf8_plan(nsentry::runc_protocol proto) {
+  nsentry::plan p;
+  p.create = nsentry::ns_set{nsentry::ns_kind::user};
+  p.uid_map = nsentry::id_map::parse("0 100000 1\n").value();
+  p.gid_map = p.uid_map;
+  p.join = {{nsentry::ns_kind::net, "/run/netns/\xff\x80"},
+            {nsentry::ns_kind::uts, "/tmp/caf\xc3\xa9"},  // valid UTF-8: stays a string
+            {nsentry::ns_kind::ipc, "/tmp/\xe2\x82"},
+            {nsentry::ns_kind::mnt, "/tmp/\xc0\xaf\xed\xa0\x80"}};
+  p.uidmap_tool = "/usr/bin/newuidmap\xfe";
+  p.gidmap_tool = "/usr/bin/newgidmap";
+  if (proto == nsentry::runc_protocol::v1_1)
+    p.mount_sources = std::vector<std::string>{"", "/src/\x80", "/src/ok"};
+  return p;
+}
+
+std::string encode_plan(const nsentry::plan& p, nsentry::runc_protocol proto) {
+  auto m = nsentry::bootstrap::encode(p, proto);
+  REQUIRE_OK(m);
+  return as_string(m.value());
+}
+
+nsentry::result<nsentry::plan> parse_plan(std::string_view text) {
+  return nsentry::cli::plan_from_json_bytes(
+      std::span(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+}
+
+}  // namespace
+
+TEST_CASE("decode | encode reproduces a message whose paths are not UTF-8, byte for byte") {
+  for (auto [proto, flag] : {std::pair{nsentry::runc_protocol::v1_1, "1.1"},
+                             std::pair{nsentry::runc_protocol::v1_2, "1.2"}}) {
+    CAPTURE(flag);
+    const nsentry::plan p = non_utf8_plan(proto);
+    const std::string msg = encode_plan(p, proto);
+    REQUIRE(msg.find("/run/netns/\xff\x80") != std::string::npos);
+
+    auto d = run_cli({"decode", "--runc", flag, "-"}, msg);
+    REQUIRE(d.status == 0);
+    CHECK(d.err.empty());
+    auto printed = json::parse(d.out).as_object();  // valid JSON, hence valid UTF-8
+    const auto& join = printed.at("join").as_array();
+    CHECK(join[0].at("path") == json::parse(R"({"base64":"L3J1bi9uZXRucy//gA=="})"));
+    CHECK(join[1].at("path") == json::value("/tmp/caf\xc3\xa9"));
+    CHECK(join[2].at("path") == json::parse(R"({"base64":"L3RtcC/igg=="})"));
+    CHECK(join[3].at("path") == json::parse(R"({"base64":"L3RtcC/Ar+2ggA=="})"));
+    CHECK(printed.at("uidmap_tool") == json::parse(R"({"base64":"L3Vzci9iaW4vbmV3dWlkbWFw/g=="})"));
+    CHECK(printed.at("gidmap_tool") == json::value("/usr/bin/newgidmap"));
+    if (proto == nsentry::runc_protocol::v1_1)
+      CHECK(printed.at("mount_sources") == json::parse(R"(["",{"base64":"L3NyYy+A"},"/src/ok"])"));
+
+    auto e = run_cli({"encode", "--runc", flag, "-"}, d.out);
+    CHECK(e.status == 0);
+    CHECK(e.err.empty());
+    CHECK(e.out == msg);  // the bytes, compared as bytes
+
+    auto back = parse_plan(d.out);
+    REQUIRE_OK(back);
+    CHECK(back.value() == p);
+  }
+}
+
+TEST_CASE("byte strings: both forms are read, a valid UTF-8 path may also be given as base64") {
+  auto r = parse_plan(
+      R"({"join":[{"ns":"net","path":{"base64":"L3J1bi9uZXRucy9h"}},{"ns":"uts","path":"/b"}],
+          "uidmap_tool":{"base64":"/w=="},"gidmap_tool":{"base64":""}})");
+  REQUIRE_OK(r);
+  CHECK(r.value().join[0].path == "/run/netns/a");
+  CHECK(r.value().join[1].path == "/b");
+  CHECK(r.value().uidmap_tool == std::string("\xff"));
+  CHECK(r.value().gidmap_tool == std::string());
+  // Written back, each in its one form.
+  auto o = nsentry::cli::plan_to_json(r.value());
+  CHECK(o.at("join").as_array()[0].at("path") == json::value("/run/netns/a"));
+  CHECK(o.at("uidmap_tool") == json::parse(R"({"base64":"/w=="})"));
+  CHECK(o.at("gidmap_tool") == json::value(""));
+}
+
+TEST_CASE("byte strings: every byte value and every length round-trips through base64") {
+  std::string all;
+  for (int b = 1; b < 256; ++b) all += static_cast<char>(b);
+  for (std::size_t len = 0; len <= all.size(); ++len) {
+    const std::string s = all.substr(all.size() - len);
+    const std::string b64 = nsentry::cli::detail::base64_encode(s);
+    CHECK(b64.size() % 4 == 0);
+    auto back = nsentry::cli::detail::base64_decode(b64, "$");
+    REQUIRE_OK(back);
+    CHECK(back.value() == s);
+  }
+}
+
+TEST_CASE("byte strings: is_utf8 accepts exactly what Boost.JSON's parser accepts") {
+  auto agree = [](const std::string& s) {
+    boost::system::error_code ec;
+    json::parse("\"" + s + "\"", ec);
+    const bool boost_ok = !ec;
+    if (nsentry::cli::detail::is_utf8(s) != boost_ok) {
+      std::string hex;
+      for (unsigned char c : s) hex += std::to_string(c) + " ";
+      FAIL_CHECK("disagree on bytes " << hex << " (boost: " << boost_ok << ")");
+      return false;
+    }
+    return true;
+  };
+  std::size_t n = 0;
+  auto usable = [](unsigned c) { return c >= 0x20 && c != '"' && c != '\\'; };
+  for (unsigned a = 0; a < 256; ++a) {
+    if (!usable(a)) continue;
+    agree(std::string(1, static_cast<char>(a)));
+    for (unsigned b = 0; b < 256; ++b) {
+      if (!usable(b)) continue;
+      std::string two{static_cast<char>(a), static_cast<char>(b)};
+      if (!agree(two)) return;
+      ++n;
+      if (a < 0xE0) continue;
+      for (unsigned c : {0x41u, 0x7Fu, 0x80u, 0x9Fu, 0xA0u, 0xBFu, 0xC0u, 0xFFu})
+        for (unsigned d : {0x41u, 0x80u, 0xBFu, 0xC0u}) {
+          if (!agree(two + static_cast<char>(c))) return;
+          if (!agree(two + static_cast<char>(c) + static_cast<char>(d))) return;
+          n += 2;
+        }
+    }
+  }
+  CHECK(n > 60000);
+}
+
+TEST_CASE("byte strings: bad base64, other keys and NUL bytes are refused, naming the path") {
+  auto refused = [](std::string_view in, const std::string& line) {
+    CAPTURE(in);
+    check_refused(run_cli({"encode", "-"}, in), line);
+  };
+  refused(R"({"join":[{"ns":"net","path":{"base64":"L3Rt!A=="}}]})",
+          "json: $.join[0].path.base64: not base64: character 4 is not in the alphabet: invalid "
+          "plan");
+  refused(R"({"join":[{"ns":"net","path":{"base64":"L3Rtc"}}]})",
+          "json: $.join[0].path.base64: base64 length 5 is not a multiple of 4: invalid plan");
+  refused(R"({"join":[{"ns":"net","path":{"base64":"L3=tcA=="}}]})",
+          "json: $.join[0].path.base64: not base64: character 2 is not in the alphabet: invalid "
+          "plan");
+  refused(R"({"join":[{"ns":"net","path":{"base64":"/x=="}}]})",
+          "json: $.join[0].path.base64: not canonical base64: character 1 has unused bits set: "
+          "invalid plan");
+  refused(R"({"join":[{"ns":"net","path":{"base64":"L3J1bg==","hex":"2f72756e"}}]})",
+          "json: $.join[0].path: unknown key \"hex\": invalid plan");
+  refused(R"({"join":[{"ns":"net","path":{}}]})",
+          "json: $.join[0].path: missing key \"base64\": invalid plan");
+  refused(R"({"join":[{"ns":"net","path":{"base64":7}}]})",
+          "json: $.join[0].path.base64: expected a string: invalid plan");
+  refused(R"({"join":[{"ns":"net","path":"/x"},{"ns":"uts","path":{"base64":"L3gAeQ=="}}]})",
+          "json: $.join[1].path: NUL byte at offset 2: invalid plan");
+  refused(R"({"join":[{"ns":"net","path":"/x\u0000y"}]})",
+          "json: $.join[0].path: NUL byte at offset 2: invalid plan");
+  refused(R"({"uidmap_tool":{"base64":"AA=="}})",
+          "json: $.uidmap_tool: NUL byte at offset 0: invalid plan");
+  refused(R"({"gidmap_tool":["/x"]})",
+          "json: $.gidmap_tool: expected a string or {\"base64\": string}: invalid plan");
+  refused(R"({"mount_sources":["",{"base64":"L3gA"}]})",
+          "json: $.mount_sources[1]: NUL byte at offset 2: invalid plan");
+  // Raw bytes that are not UTF-8 are not JSON: refused by the parser, at their offset.
+  refused("{\"join\":[{\"ns\":\"net\",\"path\":\"/\xff\"}]}",
+          "json: byte 30: syntax error: invalid plan");
 }

@@ -8,14 +8,20 @@
 //  "time_offsets": [{"clock":"monotonic","secs":172800,"nanosecs":0}],
 //  "mount_sources": ["/src", ""] | null}
 //
+// Byte strings (join paths, the two tool paths, mount sources) are Linux paths: any bytes but
+// NUL. One is written as a JSON string when it is valid UTF-8 (RFC 3629), otherwise as
+// {"base64": "<RFC 4648 base64, padded>"}; the reader takes either form for any of them, so
+// every path round-trips byte for byte. A NUL byte (in either form) is refused.
+//
 // plan_to_json writes every key. plan_from_json is strict: unknown keys, wrong types, numbers
-// out of range, unknown kind or clock names, duplicate create entries and (plan_from_json_bytes)
-// duplicate keys in any object are errors; a missing
+// out of range, unknown kind or clock names, duplicate create entries, non-canonical base64 and
+// (plan_from_json_bytes) duplicate keys in any object are errors; a missing
 // key means its empty value (null, [], false). The result passes plan::validate().
 // Errors: errc::invalid_plan, step "json", detail "<JSON path>: <what>" ("$.uid_map[0].count:
 // expected an integer in 0..4294967295"); map and plan rule errors keep their own step.
 #pragma once
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>  // basic_parser<duplicate_key_finder>
 #include <cstdint>
@@ -34,6 +40,67 @@
 
 namespace nsentry::cli {
 
+namespace detail {
+
+// Well-formed UTF-8 as RFC 3629 / Unicode table 3-7 define it (no overlong forms, no
+// surrogates, nothing above U+10FFFF): exactly the strings Boost.JSON's parser accepts.
+inline bool is_utf8(std::string_view s) noexcept {
+  auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned c = at(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    if (at(i + 1) < lo || at(i + 1) > hi) return false;
+    for (std::size_t k = 2; k <= n; ++k)
+      if (at(i + k) < 0x80 || at(i + k) > 0xBF) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+inline constexpr char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+inline std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      v = (v << 8) | (k < n ? static_cast<unsigned char>(in[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? base64_alphabet[(v >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
+
+// A byte string in the schema: a JSON string when it is valid UTF-8, else {"base64": "..."}.
+inline boost::json::value bytes_to_json(std::string_view s) {
+  if (is_utf8(s)) return boost::json::string(s);
+  return boost::json::object{{"base64", base64_encode(s)}};
+}
+
+}  // namespace detail
+
 inline boost::json::object plan_to_json(const plan& p) {
   namespace json = boost::json;
   auto map_json = [](const id_map& m) {
@@ -43,14 +110,14 @@ inline boost::json::object plan_to_json(const plan& p) {
     return a;
   };
   auto opt_string = [](const std::optional<std::string>& s) -> json::value {
-    if (s) return json::string(*s);
+    if (s) return detail::bytes_to_json(*s);
     return nullptr;
   };
   json::array create;
   for (ns_kind k : p.create) create.push_back(json::string(name_of(k)));
   json::array join;
   for (const auto& j : p.join)
-    join.push_back(json::object{{"ns", name_of(j.kind)}, {"path", j.path}});
+    join.push_back(json::object{{"ns", name_of(j.kind)}, {"path", detail::bytes_to_json(j.path)}});
   json::array offsets;
   for (const auto& t : p.time_offsets)
     offsets.push_back(
@@ -58,7 +125,7 @@ inline boost::json::object plan_to_json(const plan& p) {
   json::value mounts = nullptr;
   if (p.mount_sources) {
     json::array a;
-    for (const auto& s : *p.mount_sources) a.push_back(json::string(s));
+    for (const auto& s : *p.mount_sources) a.push_back(detail::bytes_to_json(s));
     mounts = std::move(a);
   }
   json::value oom = nullptr;
@@ -143,10 +210,76 @@ inline result<id_map> json_map(const boost::json::value& v, const std::string& w
   return id_map::from_ranges(std::move(ranges), which);
 }
 
-inline result<std::optional<std::string>> json_opt_str(const boost::json::value& v,
-                                                       const std::string& where) {
+// Strict RFC 4648 base64: padded to a multiple of 4, '=' only as padding, the unused bits of
+// the last character zero, so that each byte string has exactly one spelling. `where` names
+// the JSON string in errors.
+inline result<std::string> base64_decode(std::string_view in, const std::string& where) {
+  if (in.size() % 4 != 0)
+    return json_error(where,
+                      "base64 length " + std::to_string(in.size()) + " is not a multiple of 4");
+  std::size_t pad = 0;
+  if (!in.empty() && in.back() == '=') pad = in[in.size() - 2] == '=' ? 2 : 1;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < in.size() - pad; ++i) {
+    const char c = in[i];
+    std::uint32_t d = 0;
+    if (c >= 'A' && c <= 'Z')
+      d = static_cast<std::uint32_t>(c - 'A');
+    else if (c >= 'a' && c <= 'z')
+      d = static_cast<std::uint32_t>(c - 'a' + 26);
+    else if (c >= '0' && c <= '9')
+      d = static_cast<std::uint32_t>(c - '0' + 52);
+    else if (c == '+')
+      d = 62;
+    else if (c == '/')
+      d = 63;
+    else
+      return json_error(where,
+                        "not base64: character " + std::to_string(i) + " is not in the alphabet");
+    v = (v << 6) | d;
+    if (i % 4 == 3) {
+      out += static_cast<char>(v >> 16);
+      out += static_cast<char>(v >> 8);
+      out += static_cast<char>(v);
+      v = 0;
+    }
+  }
+  if (pad > 0) {
+    // 4 - pad characters of the last group carry 3 - pad bytes; the rest of their bits is 0.
+    const unsigned spare = pad == 1 ? 2 : 4;
+    if ((v & ((1u << spare) - 1)) != 0)
+      return json_error(where, "not canonical base64: character " +
+                                   std::to_string(in.size() - pad - 1) + " has unused bits set");
+    v >>= spare;
+    if (pad == 1) out += static_cast<char>(v >> 8);
+    out += static_cast<char>(v);
+  }
+  return out;
+}
+
+// A byte string in either form (see the top of this file); NUL is refused in both.
+inline result<std::string> json_bytes(const boost::json::value& v, const std::string& where) {
+  std::string bytes;
+  if (v.is_string()) {
+    bytes = v.get_string();
+  } else if (v.is_object()) {
+    NSENTRY_TRY(auto o, json_obj(v, where, {"base64"}));
+    NSENTRY_TRY(auto text, json_str(o->at("base64"), where + ".base64"));
+    NSENTRY_TRY(bytes, base64_decode(text, where + ".base64"));
+  } else {
+    return json_error(where, "expected a string or {\"base64\": string}");
+  }
+  if (auto nul = bytes.find('\0'); nul != std::string::npos)
+    return json_error(where, "NUL byte at offset " + std::to_string(nul));
+  return bytes;
+}
+
+inline result<std::optional<std::string>> json_opt_bytes(const boost::json::value& v,
+                                                         const std::string& where) {
   if (v.is_null()) return std::optional<std::string>{};
-  NSENTRY_TRY(auto s, json_str(v, where));
+  NSENTRY_TRY(auto s, json_bytes(v, where));
   return std::optional<std::string>(std::move(s));
 }
 
@@ -185,7 +318,7 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
       NSENTRY_TRY(auto name, json_str(jo->at("ns"), at + ".ns"));
       auto k = ns_kind_from_name(name);
       if (!k) return json_error(at + ".ns", "unknown namespace kind \"" + name + "\"");
-      NSENTRY_TRY(auto path, json_str(jo->at("path"), at + ".path"));
+      NSENTRY_TRY(auto path, json_bytes(jo->at("path"), at + ".path"));
       p.join.push_back({*k, std::move(path)});
     }
   }
@@ -206,10 +339,10 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
     p.oom_score_adj = static_cast<int>(v);
   }
   if (auto* s = o.if_contains("uidmap_tool")) {
-    NSENTRY_TRY(p.uidmap_tool, json_opt_str(*s, "$.uidmap_tool"));
+    NSENTRY_TRY(p.uidmap_tool, json_opt_bytes(*s, "$.uidmap_tool"));
   }
   if (auto* s = o.if_contains("gidmap_tool")) {
-    NSENTRY_TRY(p.gidmap_tool, json_opt_str(*s, "$.gidmap_tool"));
+    NSENTRY_TRY(p.gidmap_tool, json_opt_bytes(*s, "$.gidmap_tool"));
   }
   if (auto* t = o.if_contains("time_offsets")) {
     NSENTRY_TRY(auto arr, json_arr(*t, "$.time_offsets"));
@@ -230,7 +363,7 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
     NSENTRY_TRY(auto arr, json_arr(*m, "$.mount_sources"));
     std::vector<std::string> sources;
     for (std::size_t i = 0; i < arr->size(); ++i) {
-      NSENTRY_TRY(auto s, json_str((*arr)[i], "$.mount_sources[" + std::to_string(i) + "]"));
+      NSENTRY_TRY(auto s, json_bytes((*arr)[i], "$.mount_sources[" + std::to_string(i) + "]"));
       sources.push_back(std::move(s));
     }
     p.mount_sources = std::move(sources);
