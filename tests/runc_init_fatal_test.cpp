@@ -228,3 +228,93 @@ TEST_CASE("nsentry runc-init: CMD exit statuses and exec failures in stage-2") {
   CHECK(usage.stage0.code == 1);
   CHECK(children_set() == before);
 }
+
+// --- the descriptors named by the environment ---------------------------------------------------
+
+TEST_CASE(
+    "bad _LIBCONTAINER_LOGPIPE/INITPIPE descriptors: exit 1, one line, init socket untouched") {
+  auto before = children_set();
+  unique_fd file(::open("/tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));  // writable, regular
+  unique_fd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto pipe = pipe_pair::make();
+  REQUIRE((file && dir && pipe));
+  const int init_socket = runc_parent_options::init_socket;
+  struct bad {
+    const char* what;
+    std::vector<std::pair<int, int>> fds;  // placed in the child
+    std::string log_pipe;                  // _LIBCONTAINER_LOGPIPE ("" = unset)
+    std::string init_pipe;                 // _LIBCONTAINER_INITPIPE
+    std::string line;                      // on stderr
+  };
+  for (const auto& b : std::vector<bad>{
+           {"log: unopened", {}, "9", "3", "_LIBCONTAINER_LOGPIPE=9: not an open file descriptor"},
+           {"log: a writable regular file",
+            {{file.get(), 5}},
+            "5",
+            "3",
+            "_LIBCONTAINER_LOGPIPE=5: not a pipe or socket"},
+           {"log: a directory",
+            {{dir.get(), 5}},
+            "5",
+            "3",
+            "_LIBCONTAINER_LOGPIPE=5: not a pipe or socket"},
+           {"log: the init socket's number",
+            {},
+            "3",
+            "3",
+            "_LIBCONTAINER_LOGPIPE=3: same open file as _LIBCONTAINER_INITPIPE=3"},
+           {"log: a dup of the init socket",
+            {{init_socket, 5}},
+            "5",
+            "3",
+            "_LIBCONTAINER_LOGPIPE=5: same open file as _LIBCONTAINER_INITPIPE=3"},
+           {"log: a pipe's read end",
+            {{pipe.value().read_end.get(), 5}},
+            "5",
+            "3",
+            "_LIBCONTAINER_LOGPIPE=5: not open for writing"},
+           {"init: unopened", {}, "", "9", "_LIBCONTAINER_INITPIPE=9: not an open file descriptor"},
+           {"init: a directory",
+            {{dir.get(), 5}},
+            "",
+            "5",
+            "_LIBCONTAINER_INITPIPE=5: not a socket"},
+       }) {
+    for (const std::string& bin : {runfiles_nsentry, runfiles_program}) {
+      CAPTURE(b.what);
+      CAPTURE(bin);
+      auto r = run([&](runc_parent_options& o) {
+        o.argv = bin == runfiles_nsentry ? report_argv(bin) : std::vector<std::string>{bin};
+        o.init_pipe_value = b.init_pipe;
+        if (!b.log_pipe.empty()) o.env = {"_LIBCONTAINER_LOGPIPE=" + b.log_pipe};
+        o.extra_fds = b.fds;
+        o.message = {"x"};
+      });
+      CHECK(r.stage0.reaped);
+      CHECK(r.stage0.code == 1);
+      CHECK_FALSE(r.timed_out);
+      CHECK(r.stderr_text == "FATAL: " + b.line + "\n");
+      // Nothing was written on the init socket: it ended with no byte at all.
+      CHECK(r.setup_bytes.empty());
+      CHECK(r.pid_error == "end of file before the pid report");
+      CHECK(r.strays.empty());
+      CHECK(children_set() == before);
+    }
+  }
+}
+
+TEST_CASE("an init pipe that is not a socket is reported on a valid log pipe") {
+  auto before = children_set();
+  auto pipe = pipe_pair::make();
+  REQUIRE(pipe);
+  auto r = run([&](runc_parent_options& o) {
+    o.argv = report_argv(runfiles_nsentry);
+    o.log_pipe = true;
+    o.init_pipe_value = "5";
+    o.extra_fds = {{pipe.value().read_end.get(), 5}};
+    o.message = {"x"};
+  });
+  check_fatal(r, before, "_LIBCONTAINER_INITPIPE=5: not a socket");
+  CHECK(r.stderr_text.empty());
+  CHECK(r.pid_error == "end of file before the pid report");
+}

@@ -54,11 +54,15 @@
 namespace nsentry::test {
 
 struct runc_parent_options {
-  std::vector<std::string> argv;        // argv[0] is the executable's path
-  std::vector<std::string> env;         // extra NAME=value entries (PATH etc. are not added)
-  std::string init_pipe_value = "3";    // what _LIBCONTAINER_INITPIPE says ("" = unset)
-  bool log_pipe = false;                // fd 4 + _LIBCONTAINER_LOGPIPE=4
-  std::string log_level_value = "5";    // _LIBCONTAINER_LOGLEVEL when log_pipe ("" = unset)
+  std::vector<std::string> argv;      // argv[0] is the executable's path
+  std::vector<std::string> env;       // extra NAME=value entries (PATH etc. are not added)
+  std::string init_pipe_value = "3";  // what _LIBCONTAINER_INITPIPE says ("" = unset)
+  bool log_pipe = false;              // fd 4 + _LIBCONTAINER_LOGPIPE=4
+  std::string log_level_value = "5";  // _LIBCONTAINER_LOGLEVEL when log_pipe ("" = unset)
+  // More descriptors for the init, placed like fds 3 and 4: {fd here, number in the child}.
+  // A source of `init_socket` is another copy of the child's end of the init socket. At most 5.
+  static constexpr int init_socket = -2;
+  std::vector<std::pair<int, int>> extra_fds;
   std::vector<std::string> message;     // chunks, written in order
   std::chrono::milliseconds pause{0};   // between chunks
   bool shutdown_after_message = false;  // SHUT_WR after the message, so that a truncated
@@ -221,14 +225,21 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
   argv.push_back(nullptr);
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  int from[3] = {child_sock.get(), err_w.get(), log_w.get()};
-  int to[3] = {3, 2, 4};
-  int nfds = o.log_pipe ? 3 : 2;
+  std::vector<int> from{child_sock.get(), err_w.get()}, to{3, 2};
+  if (o.log_pipe) from.push_back(log_w.get()), to.push_back(4);
+  for (auto [fd, target] : o.extra_fds) {
+    from.push_back(fd == runc_parent_options::init_socket ? child_sock.get() : fd);
+    to.push_back(target);
+  }
+  if (from.size() > 8)
+    return nsentry_error(errc::invalid_argument, step::dup, "more than 8 fds to place");
+  const int nfds = static_cast<int>(from.size());
 
   pid_t pid = ::fork();
   if (pid == -1) return posix_error(step::fork);
   if (pid == 0) {
-    if (detail::place_fds(from, to, nfds)) ::execve(argv[0], argv.data(), envp.data());
+    if (detail::place_fds(from.data(), to.data(), nfds))
+      ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   runc_run run;

@@ -9,14 +9,28 @@
 // variable and its value. runc itself accepts any non-negative level; nsentry rejects > 6
 // because runc's Go side only ever sends 0..6.
 //
+// The descriptors are examined too, before anything is read or written on them. runc (1.1 and
+// 1.2) passes one end of socketpair(AF_UNIX, SOCK_STREAM) as the init pipe and the write end of
+// pipe(2) as the log pipe, both at fds >= 3. The rules:
+//   _LIBCONTAINER_INITPIPE  open, a socket, AF_UNIX and SOCK_STREAM;
+//   _LIBCONTAINER_LOGPIPE   open, a pipe or a socket, open for writing (O_WRONLY or O_RDWR),
+//                           and not the same open file as the init pipe (same number, or a
+//                           dup of it: same st_dev and st_ino), so that no log line can land
+//                           in the init socket.
+// Reasons: "not an open file descriptor", "not a socket", "not a unix stream socket",
+// "not a pipe or socket", "not open for writing", "same open file as _LIBCONTAINER_INITPIPE=N",
+// and "fstat failed" for an fstat error other than EBADF.
+//
 // Order: the init pipe decides first whether this is an init at all, so a process that merely
 // inherited a stray _LIBCONTAINER_LOGPIPE never fails (runc 1.1 would bail). When it is an init,
-// the log variables are parsed before the init pipe's value is judged, so that an error about
-// the init pipe can still be reported on a valid log pipe (`env_scan::log_pipe`/`level` are
-// filled as far as they parsed, even on error).
+// the log pipe is parsed and examined first, then the level, then the init pipe, so that an
+// error about the level or the init pipe can still be reported on a valid log pipe
+// (`env_scan::env.log_pipe`/`level` are filled as far as they are valid, even on error); an
+// error about the log pipe leaves `log_pipe` empty (report it on stderr).
 //
 // Contract: everything here is noexcept, allocation-free and async-signal-safe except
-// `to_result` (parent side; it builds an nsentry::error). `scan_environ()` reads `environ`,
+// `to_result` (parent side; it builds an nsentry::error); the examination is fstat(2),
+// fcntl(F_GETFL) and getsockopt(2). `scan_environ()` reads `environ`,
 // which glibc sets before running ELF constructors, so it is usable from
 // `__attribute__((constructor))` code before main; `scan_env(envp)` takes the envp that glibc
 // passes to constructors, for callers that prefer not to touch the global. No getenv() (whose
@@ -24,8 +38,12 @@
 // thread modifies the environment meanwhile.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstddef>
 #include <optional>
@@ -33,6 +51,7 @@
 #include <string_view>
 
 #include "nsentry/error.hpp"
+#include "nsentry/sys.hpp"
 
 namespace nsentry::inline v0::runc {
 
@@ -73,6 +92,9 @@ struct env_scan {
   const char* bad_variable = nullptr;
   const char* bad_value = nullptr;
   const char* reason = nullptr;
+  // When the reason is about another variable too ("same open file as"): that one and its value.
+  const char* other_variable = nullptr;
+  const char* other_value = nullptr;
 };
 
 namespace detail {
@@ -105,6 +127,36 @@ inline const char* parse_decimal(const char* text, int max, int& value) noexcept
   return nullptr;
 }
 
+// fstat(fd) into `st`; why it failed, or nullptr.
+inline const char* fstat_problem(int fd, struct stat& st) noexcept {
+  if (sys::calls.fstat(fd, &st) == 0) return nullptr;
+  return errno == EBADF ? "not an open file descriptor" : "fstat failed";
+}
+
+// Why `fd` cannot be the log pipe, or nullptr. `st` is its fstat when it is open.
+inline const char* log_pipe_problem(int fd, struct stat& st) noexcept {
+  if (const char* why = fstat_problem(fd, st)) return why;
+  if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) return "not a pipe or socket";
+  // fcntl(F_GETFL) and getsockopt are plain queries outside sys::calls (whose table has neither):
+  // every answer they can give is made in the tests with a real descriptor.
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl == -1 || ((fl & O_ACCMODE) != O_WRONLY && (fl & O_ACCMODE) != O_RDWR))
+    return "not open for writing";
+  return nullptr;
+}
+
+// Why an open `fd` (fstat in `st`) cannot be the init pipe, or nullptr.
+inline const char* init_pipe_problem(int fd, const struct stat& st) noexcept {
+  if (!S_ISSOCK(st.st_mode)) return "not a socket";
+  int domain = 0, type = 0;
+  socklen_t dl = sizeof domain, tl = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == -1 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 || domain != AF_UNIX ||
+      type != SOCK_STREAM)
+    return "not a unix stream socket";
+  return nullptr;
+}
+
 }  // namespace detail
 
 // Scans `envp` (a NULL-terminated "NAME=value" array).
@@ -122,10 +174,12 @@ inline env_scan scan_env(char* const* envp) noexcept {
   };
 
   const char* log = detail::env_lookup(envp, log_pipe_var);
+  struct stat log_st {};
   if (log != nullptr && *log != '\0') {
     int fd = -1;
     if (const char* why = detail::parse_decimal(log, INT_MAX, fd))
       return fail(log_pipe_var, log, why);
+    if (const char* why = detail::log_pipe_problem(fd, log_st)) return fail(log_pipe_var, log, why);
     out.env.log_pipe = fd;
   }
   const char* level = detail::env_lookup(envp, log_level_var);
@@ -138,6 +192,22 @@ inline env_scan scan_env(char* const* envp) noexcept {
   int fd = -1;
   if (const char* why = detail::parse_decimal(init, INT_MAX, fd))
     return fail(init_pipe_var, init, why);
+  struct stat init_st {};
+  if (const char* why = detail::fstat_problem(fd, init_st)) return fail(init_pipe_var, init, why);
+  // Same st_dev/st_ino: for a socket, the same socket (a dup or the same number); for a pipe,
+  // either end of the same pipe. Either way nothing may be reported on the log pipe.
+  const bool same =
+      out.env.log_pipe && log_st.st_dev == init_st.st_dev && log_st.st_ino == init_st.st_ino;
+  if (const char* why = detail::init_pipe_problem(fd, init_st)) {
+    if (same) out.env.log_pipe.reset();
+    return fail(init_pipe_var, init, why);
+  }
+  if (same) {
+    out.env.log_pipe.reset();
+    out.other_variable = init_pipe_var;
+    out.other_value = init;
+    return fail(log_pipe_var, log, "same open file as");
+  }
   out.env.init_pipe = fd;
   out.state = env_scan::status::init;
   return out;
@@ -147,7 +217,9 @@ inline env_scan scan_env(char* const* envp) noexcept {
 inline env_scan scan_environ() noexcept { return scan_env(environ); }
 
 // Parent-side view: nullopt = not an init; an error names the variable, value and reason:
-//   "_LIBCONTAINER_LOGLEVEL=abc: not a non-negative decimal integer: invalid usage"
+//   "environment: _LIBCONTAINER_LOGLEVEL=abc: not a non-negative decimal integer: invalid
+//   environment", "environment: _LIBCONTAINER_LOGPIPE=5: same open file as
+//   _LIBCONTAINER_INITPIPE=5: invalid environment"
 inline result<std::optional<init_env>> to_result(const env_scan& s) {
   switch (s.state) {
     case env_scan::status::not_init:
@@ -162,6 +234,12 @@ inline result<std::optional<init_env>> to_result(const env_scan& s) {
   detail += s.bad_value;
   detail += ": ";
   detail += s.reason;
+  if (s.other_variable != nullptr) {
+    detail += ' ';
+    detail += s.other_variable;
+    detail += '=';
+    detail += s.other_value;
+  }
   return nsentry_error(errc::invalid_environment, step::environment, std::move(detail));
 }
 

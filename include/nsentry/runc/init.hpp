@@ -6,7 +6,8 @@
 //
 // What happens (the spec: ../shared/spec/runc-bootstrap.md §1-§6; docs/runc.md):
 //  - `_LIBCONTAINER_INITPIPE` unset or empty: returns `not_init` at once, touching nothing.
-//    An invalid `_LIBCONTAINER_*` (or `_NSENTRY_RUNC_PROTOCOL`) value is fatal.
+//    An invalid `_LIBCONTAINER_*` (or `_NSENTRY_RUNC_PROTOCOL`) value is fatal, and so is a
+//    descriptor of the wrong kind (runc/env.hpp), before anything is read or written on it.
 //  - stage-0 (the calling process): optional sealed self re-exec (runc/sealed_exe.hpp); reads
 //    one bootstrap message from the init pipe (split writes and EINTR are fine); writes
 //    oom_score_adj; turns non-dumpable when namespaces are joined by path; opens every path;
@@ -324,7 +325,11 @@ inline init_role init(const init_options& opt = {}) noexcept {
   if (scan.state == env_scan::status::not_init) return init_role::not_init;
   logger lg(scan.env);
   if (scan.state == env_scan::status::invalid) {
-    lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason);
+    if (scan.other_variable != nullptr)
+      lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason, " ", scan.other_variable,
+               "=", scan.other_value);
+    else
+      lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason);
     ::_exit(1);
   }
   auto protocol = detail::protocol_from_env(envp, opt.protocol);
