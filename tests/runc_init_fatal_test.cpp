@@ -1,6 +1,10 @@
 // runc-init when things go wrong, and its other shapes: every fatal path (exit 1, one fatal
 // line, stages killed, nothing left), the sealed re-exec seen from the parent, the ELF
-// constructor program, and `nsentry runc-init -- CMD` exit statuses.
+// constructor program, and `nsentry runc-init -- CMD` exit statuses and --trace.
+#include <sys/stat.h>
+
+#include <sstream>
+
 #include "tests/runc_init_fixtures.hpp"
 // --- fatal paths ---------------------------------------------------------------------------------
 
@@ -317,4 +321,132 @@ TEST_CASE("an init pipe that is not a socket is reported on a valid log pipe") {
   check_fatal(r, before, "_LIBCONTAINER_INITPIPE=5: not a socket");
   CHECK(r.stderr_text.empty());
   CHECK(r.pid_error == "end of file before the pid report");
+}
+
+// --- --trace -------------------------------------------------------------------------------------
+
+namespace {
+
+std::uint64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// The steps of a --trace=FILE run, "step" or "step(kind)" in start order; every one succeeded
+// and started within [from, to].
+std::vector<std::string> trace_file_steps(const std::string& file, std::uint64_t from,
+                                          std::uint64_t to) {
+  std::vector<std::string> out;
+  std::istringstream in(slurp(file));
+  for (std::string line; std::getline(in, line);) {
+    CAPTURE(line);
+    auto e = boost::json::parse(line).as_object();
+    std::string name(e.at("step").as_string());
+    if (e.contains("kind")) name += "(" + std::string(e.at("kind").as_string()) + ")";
+    CHECK(e.at("errno").as_int64() == 0);
+    auto start = e.at("start_ns").to_number<std::uint64_t>();
+    CHECK(start >= from);
+    CHECK(start + e.at("duration_ns").to_number<std::uint64_t>() <= to);
+    out.push_back(name);
+  }
+  return out;
+}
+
+// The step column of the --trace table among stage-2's stderr lines.
+std::vector<std::string> trace_table_steps(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    double start = 0, duration = 0;
+    char name[64] = {};
+    if (std::sscanf(line.c_str(), " %lf %lf %63s", &start, &duration, name) == 3)
+      out.push_back(name);
+  }
+  return out;
+}
+
+std::size_t index_of(const std::vector<std::string>& v, const std::string& s, std::size_t nth = 0) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (v[i] == s && nth-- == 0) return i;
+  FAIL_CHECK("no step " << s);
+  return v.size();
+}
+
+std::string own_ns(const char* kind) {
+  struct stat st {};
+  REQUIRE(::stat((std::string("/proc/self/ns/") + kind).c_str(), &st) == 0);
+  return std::to_string(st.st_ino);
+}
+
+}  // namespace
+
+TEST_CASE("nsentry runc-init --trace: the steps of the three stages that ran, and only those") {
+  auto before = children_set();
+  temp_dir dir;
+  SUBCASE("--trace=FILE, runc 1.1: setup byte, a join by path, two new namespaces") {
+    plan p;
+    p.create = ns_set{ns_kind::net, ns_kind::uts};
+    p.join = {{ns_kind::pid, "/proc/" + std::to_string(::getpid()) + "/ns/pid"}};
+    const std::string file = dir.path + "/trace.json";
+    std::uint64_t from = realtime_ns();
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = report_argv(runfiles_nsentry, {"--runc", "1.1", "--trace=" + file});
+      o.message = {encode(p, runc_protocol::v1_1)};
+    });
+    std::uint64_t to = realtime_ns();
+    check_success(r, before);
+    // What the kernel shows: the setup byte went out, stage-2 is in a new net and uts
+    // namespace, in our user namespace (no unshare(user), no maps), session leader.
+    CHECK(r.setup_bytes == std::string(1, '\0'));
+    auto s = parse_seen(r.stderr_text);
+    CHECK(one(s, "ns.net") != own_ns("net"));
+    CHECK(one(s, "ns.uts") != own_ns("uts"));
+    CHECK(one(s, "ns.user") == own_ns("user"));
+    CHECK(one(s, "sid") == std::to_string(r.pids->stage2));
+    auto steps = trace_file_steps(file, from, to);
+    CAPTURE(steps.size());
+    std::vector<std::string> expected{"write",      "bootstrap", "open",      "clone3",
+                                      "setns(pid)", "unshare",   "clone3",    "pid report",
+                                      "sync",       "setsid",    "setresuid", "setresgid"};
+    if (p.drop_groups()) expected.push_back("setgroups");
+    CHECK(std::multiset<std::string>(steps.begin(), steps.end()) ==
+          std::multiset<std::string>(expected.begin(), expected.end()));
+    // Stage-0 up to the clone of stage-1, stage-1's joins and unshare, its clone of stage-2,
+    // then stage-2 (stage-0's pid report runs alongside stage-2's wait for the go-ahead).
+    std::size_t order[] = {
+        index_of(steps, "write"),     index_of(steps, "bootstrap"),  index_of(steps, "open"),
+        index_of(steps, "clone3"),    index_of(steps, "setns(pid)"), index_of(steps, "unshare"),
+        index_of(steps, "clone3", 1), index_of(steps, "sync"),       index_of(steps, "setsid"),
+        index_of(steps, "setresuid"), index_of(steps, "setresgid")};
+    CHECK(std::is_sorted(std::begin(order), std::end(order)));
+    CHECK(index_of(steps, "clone3", 1) < index_of(steps, "pid report"));
+  }
+  SUBCASE("--trace (a table on stderr), runc 1.2: a new user namespace and its maps") {
+    plan p;
+    p.create = ns_set{ns_kind::user, ns_kind::uts};
+    p.uid_map = id_map::from_ranges({{0, 100000, 65536}}).value();
+    p.gid_map = p.uid_map;
+    auto r = run([&](runc_parent_options& o) {
+      o.argv = report_argv(runfiles_nsentry, {"--trace"});
+      o.message = {encode(p)};
+    });
+    check_success(r, before);
+    auto s = parse_seen(r.stderr_text);
+    CHECK(all(s, "uid_map") == map_lines(p.uid_map));
+    CHECK(one(s, "ns.user") != own_ns("user"));
+    CHECK(r.setup_bytes.empty());
+    auto steps = trace_table_steps(r.stderr_text);
+    std::vector<std::string> expected{"bootstrap", "clone3",    "unshare(user)", "id_map",
+                                      "unshare",   "clone3",    "pid",           "sync",
+                                      "setsid",    "setresuid", "setresgid"};
+    // "pid report" is two words: the table's step column reads "pid".
+    if (p.drop_groups()) expected.push_back("setgroups");
+    CHECK(std::multiset<std::string>(steps.begin(), steps.end()) ==
+          std::multiset<std::string>(expected.begin(), expected.end()));
+    CHECK(index_of(steps, "unshare(user)") < index_of(steps, "id_map"));
+    CHECK(index_of(steps, "id_map") < index_of(steps, "clone3", 1));
+  }
+  CHECK(children_set() == before);
 }

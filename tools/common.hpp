@@ -1,9 +1,10 @@
 // tools/common.hpp — what every nsentry subcommand shares: exit codes, the one error renderer,
-// and reading an input file. Library logic does not live here.
+// reading an input file, and --trace. Library logic does not live here.
 #pragma once
 
 #include <cstddef>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,7 @@
 #include "nsentry/error.hpp"
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/fd.hpp"
+#include "nsentry/trace.hpp"
 #include "tools/args.hpp"
 
 namespace nsentry::cli {
@@ -58,6 +60,39 @@ inline result<std::string> read_input(const std::string& file) {
 
 inline std::span<const std::byte> bytes_of(const std::string& s) {
   return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+// --trace[=FILE]: a table on stderr, or JSON lines to FILE.
+struct trace_request {
+  std::string file;  // "": no trace; "-": table on stderr; else JSON lines to this file
+
+  result<std::optional<step_trace>> make() const {
+    if (file.empty()) return std::optional<step_trace>{};
+    NSENTRY_TRY(auto t, step_trace::make());
+    return std::optional<step_trace>{std::move(t)};
+  }
+  void report(const std::optional<step_trace>& t) const {
+    if (!t) return;
+    if (file == "-") {
+      std::fputs(t->table().c_str(), stderr);
+      return;
+    }
+    if (FILE* f = std::fopen(file.c_str(), "w")) {
+      std::fputs(t->json_lines().c_str(), f);
+      std::fclose(f);
+    } else {
+      cli::report(posix_error(step::open, file));
+    }
+  }
+};
+
+// --trace (a table on stderr) or --trace=FILE (JSON lines to FILE).
+inline option trace_option(trace_request& t) {
+  return {0, "trace", "[=FILE]", "per-step latency: a table on stderr, or JSON lines to FILE",
+          [&t](std::string_view v) -> std::optional<std::string> {
+            t.file = v.empty() ? "-" : std::string(v);
+            return std::nullopt;
+          }};
 }
 
 }  // namespace nsentry::cli

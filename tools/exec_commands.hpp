@@ -21,7 +21,6 @@
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
 #include "nsentry/plan.hpp"
-#include "nsentry/trace.hpp"
 #include "tools/args.hpp"
 #include "tools/common.hpp"
 #include "tools/plan_json.hpp"
@@ -48,39 +47,6 @@ inline int fail(const error& e) { return cli::fail(e, exit_status_for(e)); }
 inline int wait_status(result<exit_status> st) {
   if (!st) return fail(st.error());
   return st.value().shell_status();
-}
-
-// --trace[=FILE]: a table on stderr, or JSON lines to FILE.
-struct trace_request {
-  std::string file;  // "": no trace; "-": table on stderr; else JSON lines to this file
-
-  result<std::optional<step_trace>> make() const {
-    if (file.empty()) return std::optional<step_trace>{};
-    NSENTRY_TRY(auto t, step_trace::make());
-    return std::optional<step_trace>{std::move(t)};
-  }
-  void report(const std::optional<step_trace>& t) const {
-    if (!t) return;
-    if (file == "-") {
-      std::fputs(t->table().c_str(), stderr);
-      return;
-    }
-    if (FILE* f = std::fopen(file.c_str(), "w")) {
-      std::fputs(t->json_lines().c_str(), f);
-      std::fclose(f);
-    } else {
-      cli::report(posix_error(step::open, file));
-    }
-  }
-};
-
-// --trace (a table on stderr) or --trace=FILE (JSON lines to FILE).
-inline option trace_option(trace_request& t) {
-  return {0, "trace", "[=FILE]", "per-step latency: a table on stderr, or JSON lines to FILE",
-          [&t](std::string_view v) -> std::optional<std::string> {
-            t.file = v.empty() ? "-" : std::string(v);
-            return std::nullopt;
-          }};
 }
 
 // --- enter ---------------------------------------------------------------------------------

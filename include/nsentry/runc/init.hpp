@@ -22,6 +22,9 @@
 //    same effect for a privileged caller, and no other caller gets here), setgroups(0, NULL)
 //    when plan::drop_groups(); closes every descriptor the init opened; returns `container`.
 // The caller reaps stage-1 and stage-2 (CLONE_PARENT makes them its children, as in runc).
+// With init_options::trace, every stage records its steps (trace.hpp) into the one shared
+// buffer: stage-0's message, opens and clone, stage-1's sequence and its clone, stage-2's wait
+// for the go-ahead and its setup calls; stage-0 calls before_exit (to report) as it exits.
 //
 // Failures: one `fatal` line on the log pipe (or `FATAL: <text>` on stderr without one) from
 // the stage that failed, naming the step, the namespace kind, the path and errno; stage-0 then
@@ -51,6 +54,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +74,7 @@
 #include "nsentry/runc/records.hpp"
 #include "nsentry/runc/sealed_exe.hpp"
 #include "nsentry/sys.hpp"
+#include "nsentry/trace.hpp"
 
 namespace nsentry::inline v0::runc {
 
@@ -82,6 +87,12 @@ struct init_options {
   clone_via clone = clone_via::memfd;  // how, when `sealed` (runc/sealed_exe.hpp)
   char* const* argv = nullptr;         // for the sealed re-exec
   char* const* envp = nullptr;         // the environment to scan; nullptr: environ
+  // Opt-in per-step latency of all three stages (trace.hpp; a buffer made before the call: a
+  // sealed re-exec starts a new process image, whose steps only its own buffer sees).
+  step_trace* trace = nullptr;
+  // Stage-0, once stage-2 has finished its setup, just before stage-0 exits 0: the last moment
+  // to report, e.g. the trace.
+  std::function<void()> before_exit;
 };
 
 enum class init_role {
@@ -141,12 +152,21 @@ inline void stage2(stage_context& c) noexcept {
   c.lg.set_stage(2);
   sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[2:INIT]"), 0, 0, 0);
   c.lg.debug("~> nsexec stage-2");
+  trace_buffer* tr = c.program.trace;
+  std::uint64_t t0 = tr ? trace_now() : 0;
   if (wait_ack(c.program.channel).failed()) ::_exit(1);  // stage-0 gave up (and says why)
-  if (sys::calls.setsid() == -1) stage_fail(c, failure::at(step::setsid, errno));
-  if (sys::calls.setresuid(0, 0, 0) == -1) stage_fail(c, failure::at(step::setresuid, errno));
-  if (sys::calls.setresgid(0, 0, 0) == -1) stage_fail(c, failure::at(step::setresgid, errno));
-  if (c.drop_groups && sys::calls.setgroups(0, nullptr) == -1)
-    stage_fail(c, failure::at(step::setgroups, errno));
+  record_step(tr, step::sync, t0);                       // until stage-0's go-ahead
+  // One setup call, recorded when tracing; its failure is stage-2's.
+  auto call = [&c, tr](step s, auto&& run) noexcept {
+    auto f = child_side::traced(
+        tr, s, no_kind, [&]() noexcept { return run() == -1 ? failure::at(s, errno) : failure{}; });
+    if (f.failed()) stage_fail(c, f);
+  };
+  call(step::setsid, []() noexcept { return sys::calls.setsid(); });
+  call(step::setresuid, []() noexcept { return sys::calls.setresuid(0, 0, 0); });
+  call(step::setresgid, []() noexcept { return sys::calls.setresgid(0, 0, 0); });
+  if (c.drop_groups)
+    call(step::setgroups, []() noexcept { return sys::calls.setgroups(0, nullptr); });
   c.lg.debug("<~ nsexec stage-2");
   send(c.program.channel, client_record(stage_record::finished));
 }
@@ -161,12 +181,14 @@ inline void stage1(stage_context& c) noexcept {
     sys::clone_args args;
     args.flags = CLONE_PARENT;
     args.exit_signal = 0;  // required with CLONE_PARENT; the caller's own exit signal applies
+    std::uint64_t t0 = c.program.trace ? trace_now() : 0;
     long pid = sys::calls.clone3(&args, sizeof args);
     if (pid == -1) return failure::at(step::clone3, errno);
     if (pid == 0) {
       stage2(c);
       return {};
     }
+    record_step(c.program.trace, step::clone3, t0, 0, no_kind, static_cast<std::int32_t>(pid));
     // In stage-0's pid namespace: stage-1 never left it.
     send(c.program.channel, client_record(stage_record::child_pid), {},
          static_cast<std::int32_t>(pid));
@@ -208,18 +230,24 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
                                     const init_env& env, runc_protocol protocol, stages& st,
                                     stage0_outcome& out) {
   const int init_pipe = env.init_pipe;
+  trace_buffer* tr = opt.trace ? opt.trace->buffer() : nullptr;
+  std::uint64_t t0 = 0;
   if (opt.sealed) {
     if (auto r = reexec_cloned(opt.argv, envp, opt.clone); !r)
       return with_context(std::move(r).error(), "sealed re-exec");
   }
   // runc 1.1's parent (initWaiter) reads one 0x00 first: "past initial setup" (spec §1).
   if (protocol == runc_protocol::v1_1) {
+    t0 = tr ? trace_now() : 0;
     if (auto w = write_all(init_pipe, std::string_view("\0", 1)); !w)
       return with_context(std::move(w).error(),
                           "could not inform the parent we are past initial setup");
+    record_step(tr, step::write, t0);
   }
   lg.debug("=> nsexec container setup");  // runc's own line: runc's tests look for it
+  t0 = tr ? trace_now() : 0;
   NSENTRY_TRY(auto pl, bootstrap::read(init_pipe, protocol));
+  record_step(tr, step::bootstrap, t0);  // waiting for the message, reading and checking it
   lg.set_stage(0);
   sys::calls.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("runc:[0:PARENT]"), 0, 0, 0);
   lg.debug("~> nsexec stage-0");
@@ -234,9 +262,13 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
                 pair_mount_sources(*pl.mount_sources, fds, {init_pipe, env.log_pipe.value_or(-1)}));
   }
   if (pl.oom_score_adj) {
+    t0 = tr ? trace_now() : 0;
     NSENTRY_TRY(write_oom_score_adj(0, *pl.oom_score_adj));
+    record_step(tr, step::oom_score_adj, t0);
   }
+  t0 = tr ? trace_now() : 0;
   NSENTRY_TRY(auto opened, opened_namespaces::open(pl.join));
+  if (!pl.join.empty()) record_step(tr, step::open, t0);
   NSENTRY_TRY(auto ch, socket_pair::make());
 
   detail::stage_context ctx;
@@ -250,6 +282,8 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   if (mounts) prog.mount_fd_targets = mounts->targets;
   prog.policy.write_oom = false;               // written above, before non-dumpable
   prog.policy.nondumpable = !pl.join.empty();  // runc's rule when joining by path
+  prog.trace = tr;
+  prog.final_step = step::none;  // the final step clones stage-2, traced by stage-1 itself
   for (const auto& j : pl.join) ctx.join_paths[static_cast<std::size_t>(j.kind)] = j.path.c_str();
   ctx.drop_groups = pl.drop_groups();
   if (prog.policy.nondumpable && sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
@@ -260,6 +294,7 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
   args.flags = CLONE_PARENT | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<std::uint64_t>(&s1_pidfd);
   args.exit_signal = 0;
+  t0 = tr ? trace_now() : 0;
   long s1 = sys::calls.clone3(&args, sizeof args);
   if (s1 == -1) return with_context(posix_error(step::clone3), "stage-1");
   if (s1 == 0) {
@@ -268,6 +303,7 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
     // Stage-2 is the container's process now: it keeps nothing the init opened but fds 3/4.
     return init_role::container;
   }
+  record_step(tr, step::clone3, t0, 0, no_kind, static_cast<std::int32_t>(s1));
   ch.child_end.reset();
   st.channel = std::move(ch.parent_end);
   st.s1.reset(s1_pidfd);
@@ -293,7 +329,9 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
            return with_context(with_pid(posix_error(step::pidfd_open), st.s2_pid), "stage-2");
          st.s2.reset(fd);
          lg.debug("stage-1 pid ", st.s1_pid, ", stage-2 pid ", st.s2_pid);
+         std::uint64_t t = tr ? trace_now() : 0;
          NSENTRY_TRY(write_pid_report(init_pipe, {st.s1_pid, st.s2_pid}));
+         record_step(tr, step::pid_report, t);
          return reply::ack;  // stage-2's go-ahead, only after the report
        }},
       {client_record(stage_record::finished),
@@ -313,6 +351,7 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
                          st.s2_pid == 0 ? "stage-1 ended without reporting stage-2"
                                         : "stage-2 ended before finishing its setup");
   lg.debug("<~ nsexec stage-0");
+  if (opt.before_exit) opt.before_exit();
   ::_exit(0);
 }
 
