@@ -8,7 +8,8 @@
 #   bash bench/run.sh --quick    ~1-2 minutes: 7 rounds, shorter batches
 #   bash bench/run.sh --filter=spawn/   only the comparisons whose group/name contains it
 #
-# runc vs nsentry's init needs the runc builds of tests/runc/build-runc.sh and the busybox image
+# runc vs nsentry's init (and runc's nsexec alone vs nsentry's, bench/build_nsexec.sh) needs the
+# runc source and the runc builds of tests/runc/build-runc.sh and the busybox image
 # of tests/runc/integration.sh under $NSENTRY_RUNC_WORK (default /var/tmp/nsentry-runc); without
 # them that comparison is skipped with a note in the JSON.
 set -euo pipefail
@@ -36,12 +37,24 @@ logs=$(mktemp -d /tmp/nsentry-bench.XXXXXX)
 
 echo "== bazel build -c opt (log: $logs/build.log)"
 if ! bazel build -c opt //bench:spawn_bench //bench:runc_init_bench //bench:bootstrap_bench \
-  //bench:enter_floor //tools:nsentry >"$logs/build.log" 2>&1; then
+  //bench:enter_floor //bench:nsentry_init_program //bench:nsentry_init_program_noclone \
+  //tools:nsentry >"$logs/build.log" 2>&1; then
   tail -n 30 "$logs/build.log" >&2
   exit 1
 fi
 bin=$(bazel info -c opt bazel-bin 2>/dev/null)
 export NSENTRY_BIN=$bin/tools/nsentry ENTER_FLOOR_BIN=$bin/bench/enter_floor
+
+# The init alone: runc 1.1's nsexec built from runc's source (bench/build_nsexec.sh), padded to
+# the size of nsentry's program, vs nsentry's constructor.
+export NSENTRY_INIT_PROGRAM=$bin/bench/nsentry_init_program
+export NSENTRY_INIT_PROGRAM_NOCLONE=$bin/bench/nsentry_init_program_noclone
+if bash bench/build_nsexec.sh "$logs/nsexec" "$NSENTRY_INIT_PROGRAM" >"$logs/nsexec.log" 2>&1; then
+  export NSEXEC_PROGRAM=$logs/nsexec/nsexec_program
+  export NSEXEC_PROGRAM_NOCLONE=$logs/nsexec/nsexec_program_noclone
+else
+  echo "== no runc source for nsexec (see $logs/nsexec.log): nsexec vs nsentry's init is skipped"
+fi
 
 # runc: a busybox bundle running /bin/true, for the stock and the nsentry build of runc.
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
@@ -59,7 +72,7 @@ if [ -x "$work/bin/stock/runc" ] && [ -x "$work/bin/nsentry/runc" ] &&
 else
   echo "== no runc build under $work: runc vs nsentry's init is skipped"
 fi
-cleanup() { rm -rf "$logs/bundle" "$logs"/runc-state-*; }
+cleanup() { rm -rf "$logs/bundle" "$logs"/runc-state-* "$logs/nsexec"; }
 trap cleanup EXIT
 
 # Each binary alone, niced; inside, the sides of a comparison alternate.

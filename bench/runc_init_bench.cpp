@@ -16,6 +16,13 @@
 // stock runc 1.1 (nsexec with its self-clone), same Go parent. Needs RUNC_STOCK, RUNC_NSENTRY
 // and RUNC_BUNDLE (bench/run.sh sets them from tests/runc/build-runc.sh's output when it is
 // there); skipped with a note otherwise.
+// nsexec: the init alone, without runc's Go side — runc 1.1's own nsexec (bench/nsexec_program.c,
+// built from runc's source by bench/build_nsexec.sh) vs nsentry's runc/constructor.hpp
+// (bench/nsentry_init_program.cpp), each in a static program whose main exits 0, both driven by
+// the same runc 1.1-style parent: init socketpair as fd 3, the same message (runc's default set,
+// mnt uts ipc pid net, protocol 1.1), the setup byte, the pid report, the three stages reaped;
+// with the self-clone (both as runc 1.1 makes it: a read-only bind mount of the binary, as root)
+// and without. Needs NSEXEC_PROGRAM(_NOCLONE) and NSENTRY_INIT_PROGRAM(_NOCLONE) (bench/run.sh).
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -92,6 +99,31 @@ bool runc_init_true(const std::string& msg, const std::string& bin) {
   return reap_ok(report.value().stage2);
 }
 
+// A runc 1.1 parent around a program that is its own init (its constructor): the message, the
+// setup byte (0x00) before the pid report, stage-0, stage-1 and stage-2 reaped.
+bool init_program_11(const std::string& msg, const std::string& bin) {
+  char* argv[] = {const_cast<char*>(bin.c_str()), nullptr};
+  static std::string env_init = "_LIBCONTAINER_INITPIPE=3";
+  char* envp[] = {env_init.data(), nullptr};
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) return false;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::dup2(sv[1], 3) == 3) ::execve(argv[0], argv, envp);
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
+  char setup = 1;
+  ok = ok && ::read(sv[0], &setup, 1) == 1 && setup == 0;
+  auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::read);
+  ::close(sv[0]);
+  bool stage0 = bench::reap_ok(pid);
+  if (!report) return false;
+  bool stage1 = bench::reap_ok(report.value().stage1);
+  return bench::reap_ok(report.value().stage2) && stage0 && stage1;
+}
+
 void build(bench::alternating_suite& s) {
   std::string bin = env_or("NSENTRY_BIN", "tools/nsentry");
   for (int which : {0, 1}) {
@@ -108,6 +140,30 @@ void build(bench::alternating_suite& s) {
            1,
            2,
            "runc_init: fork+exec of nsentry runc-init, message, three stages, exec /bin/true"});
+  }
+  // The init alone: runc 1.1's nsexec vs nsentry's constructor, same parent, same message.
+  {
+    auto bytes = bootstrap::encode(plan_of(1), runc_protocol::v1_1);
+    std::string msg(reinterpret_cast<const char*>(bytes.value().data()), bytes.value().size());
+    for (bool clone : {true, false}) {
+      std::string stock = env_or(clone ? "NSEXEC_PROGRAM" : "NSEXEC_PROGRAM_NOCLONE", ""),
+                  ours =
+                      env_or(clone ? "NSENTRY_INIT_PROGRAM" : "NSENTRY_INIT_PROGRAM_NOCLONE", "");
+      s.add({"nsexec",
+             clone ? "self_clone" : "no_clone",
+             "runc_1_1_nsexec",
+             {{"runc_1_1_nsexec", [msg, stock] { return init_program_11(msg, stock); }},
+              {"nsentry_constructor", [msg, ours] { return init_program_11(msg, ours); }}},
+             [stock, ours] {
+               return !stock.empty() && !ours.empty() && ::access(stock.c_str(), X_OK) == 0 &&
+                      ::access(ours.c_str(), X_OK) == 0;
+             },
+             1,
+             2,
+             std::string("runc 1.1's nsexec vs nsentry's constructor in a main-returns-0 program, "
+                         "runc-style parent, runc's default namespaces, ") +
+                 (clone ? "with the self-clone (target 5, <= 0.7x)" : "without the self-clone")});
+    }
   }
   // runc run of /bin/true: nsentry's init vs runc's own nsexec, same Go parent.
   std::string stock = env_or("RUNC_STOCK", ""), ours = env_or("RUNC_NSENTRY", ""),
