@@ -265,3 +265,33 @@ TEST_CASE("readonly_bind_of_self: a read-only view of our executable, no mount o
   }
   CHECK(::rmdir(dir.c_str()) == 0);  // empty: the file was unlinked
 }
+
+TEST_CASE("detached_readonly_clone_of_self: a read-only view of our executable, never mounted") {
+  auto before = read_file("/proc/self/mountinfo");
+  REQUIRE(before.has_value());
+  auto fd = detached_readonly_clone_of_self();
+  if (!fd) {
+    // Cloning a mount needs CAP_SYS_ADMIN over our mount namespace: without it the caller uses
+    // the memfd. Any other failure is a bug.
+    CHECK(fd.error().message().find("open_tree(OPEN_TREE_CLONE)") != std::string::npos);
+    CHECK(fd.error().message().find("Operation not permitted") != std::string::npos);
+    return;
+  }
+  struct statfs fs {};
+  REQUIRE(::fstatfs(fd.value().get(), &fs) == 0);
+  CHECK((fs.f_flags & ST_RDONLY) != 0);
+  struct stat a {
+  }, b{};
+  REQUIRE(::fstat(fd.value().get(), &a) == 0);
+  REQUIRE(::stat("/proc/self/exe", &b) == 0);
+  CHECK(a.st_ino == b.st_ino);  // the same file, through a read-only mount
+  CHECK(a.st_dev == b.st_dev);
+  std::string via = "/proc/self/fd/" + std::to_string(fd.value().get());
+  CHECK(::open(via.c_str(), O_WRONLY | O_CLOEXEC) == -1);
+  CHECK((errno == EROFS || errno == ETXTBSY));  // ETXTBSY: it is running (checked first)
+  // Detached: our mount namespace shows no new mount, and none can be made rw through it.
+  auto after = read_file("/proc/self/mountinfo");
+  REQUIRE(after.has_value());
+  CHECK(after.value() == before.value());
+  CHECK(::mount("", via.c_str(), "", MS_REMOUNT | MS_BIND, nullptr) == -1);
+}
