@@ -54,6 +54,26 @@ TEST_CASE("nsentry enter -a: the command sees the target's namespaces, as with n
   CHECK(std::stoi(in_pidns.out) < 100);  // a low pid of the target's fresh pid namespace
 }
 
+TEST_CASE("nsentry enter --time: the command runs in the target's time namespace, offsets seen") {
+  // A boottime offset of 10 days: /proc/uptime inside reads at least that much. The command is
+  // started vfork-style where exec moves it into the time namespace (Linux >= 6.0), with a
+  // copying clone before that; either way the kernel must report the target's namespace.
+  target t({"--time", "--boottime", "864000", "--pid", "--mount-proc"});
+  std::string pid = std::to_string(t.pid());
+  for (std::string flags : {"--time", "--time --pid --mnt", "--all"}) {
+    CAPTURE(flags);
+    auto r = sh(bin_for_pid() + " enter -t " + pid + " " + flags +
+                " -- sh -c 'readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime'");
+    REQUIRE(r.status == 0);
+    auto nl = r.out.find('\n');
+    REQUIRE(nl != std::string::npos);
+    CHECK(r.out.substr(0, nl) == "time:[" + std::to_string(t.ino(ns_kind::time)) + "]");
+    CHECK(std::stol(r.out.substr(nl + 1)) >= 864000);
+  }
+  // Outside, this shell's uptime has no offset: the offset is the namespace's, not the clock's.
+  CHECK(std::stol(sh("cut -d. -f1 /proc/uptime").out) < 864000);
+}
+
 TEST_CASE("nsentry enter: selected kinds, --ns KIND=PATH, --wd, exit statuses") {
   target t({"--pid", "--mount-proc", "--net", "--uts", "--ipc"});
   std::string pid = std::to_string(t.pid());

@@ -36,6 +36,21 @@ TEST_CASE("probes agree with the running kernel") {
   CHECK(kernel_has(feature::clone3) == (version >= 503));
   CHECK(kernel_has(feature::pidfd_open) == (version >= 503));
   CHECK(kernel_has(feature::time_namespace) == (version >= 506));
+  CHECK(kernel_has(feature::exec_enters_time_namespace) == (version >= 600));
+}
+
+TEST_CASE("release_at_least reads major.minor and refuses what does not parse") {
+  CHECK(release_at_least("6.0.0", 6, 0));
+  CHECK(release_at_least("6.18.0-nsentry", 6, 0));
+  CHECK(release_at_least("10.1", 6, 0));
+  CHECK_FALSE(release_at_least("5.19.17-amd64", 6, 0));
+  CHECK_FALSE(release_at_least("5.99", 6, 0));
+  CHECK(release_at_least("5.12.0", 5, 12));
+  CHECK_FALSE(release_at_least("5.4.0", 5, 12));
+  CHECK_FALSE(release_at_least("", 6, 0));
+  CHECK_FALSE(release_at_least("6", 6, 0));
+  CHECK_FALSE(release_at_least("6.", 6, 0));
+  CHECK_FALSE(release_at_least("x.y", 6, 0));
 }
 
 TEST_CASE("injected ENOSYS turns a probe off; the answer is cached") {

@@ -221,7 +221,9 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     return cmd.name_failure(error_from(e));
   }
   spawn_options so;
-  so.share_memory = !entered.contains(ns_kind::time);  // see spawn_options::share_memory
+  // See spawn_options::share_memory: a time namespace needs a copying clone before Linux 6.0.
+  so.share_memory =
+      !entered.contains(ns_kind::time) || kernel_has(feature::exec_enters_time_namespace);
   mark_start(prog.trace, step::exec);
   NSENTRY_TRY(auto c, spawn_exec(cmd, so));
   if (req.trace) req.trace->end_final(step::exec);

@@ -10,7 +10,12 @@
 // EINVAL as the answer instead.)
 #pragma once
 
+#include <sys/utsname.h>
+
 #include <atomic>
+#include <charconv>
+#include <cstring>
+#include <string_view>
 
 #include "nsentry/fd.hpp"
 #include "nsentry/sys.hpp"
@@ -22,10 +27,32 @@ enum class feature : int {
   pidfd_open,         // Linux >= 5.3
   time_namespace,     // Linux >= 5.6
   clone_into_cgroup,  // Linux >= 5.7 (clone_args v2); assumed with clone3 on a cgroup v2 host
+  // Linux >= 6.0: execve moves a task into its time_for_children namespace even when it shares
+  // its parent's memory (CLONE_VM). Before that a vfork-style child of a process that entered a
+  // time namespace exec'd in the old one. Not observable without a time namespace to enter, so
+  // this one reads the kernel's release (uname) instead of calling the feature.
+  exec_enters_time_namespace,
 };
 
+// "6.1.0-18-amd64" -> true for >= major.minor; false when the release does not parse.
+constexpr bool release_at_least(std::string_view release, int major, int minor) noexcept {
+  int parts[2] = {0, 0};
+  const char* p = release.data();
+  const char* end = p + release.size();
+  for (int i = 0; i < 2; ++i) {
+    auto [next, ec] = std::from_chars(p, end, parts[i]);
+    if (ec != std::errc{}) return false;
+    p = next;
+    if (i == 0) {
+      if (p == end || *p != '.') return false;
+      ++p;
+    }
+  }
+  return parts[0] != major ? parts[0] > major : parts[1] >= minor;
+}
+
 namespace detail {
-inline constexpr int feature_count = 4;
+inline constexpr int feature_count = 5;
 inline std::atomic<signed char> probe_cache[feature_count] = {};  // 0 unknown, 1 yes, -1 no
 
 inline bool probe_uncached(feature f) noexcept {
@@ -48,6 +75,11 @@ inline bool probe_uncached(feature f) noexcept {
       if (fd < 0) return false;
       sys::calls.close(fd);
       return true;
+    }
+    case feature::exec_enters_time_namespace: {
+      struct utsname u;
+      if (::uname(&u) != 0) return false;
+      return release_at_least({u.release, ::strnlen(u.release, sizeof u.release)}, 6, 0);
     }
   }
   return false;

@@ -36,7 +36,8 @@ struct spawn_options {
   // resume once it has exec'd or exited, so the cost does not grow with our RSS. Only for
   // children that go straight to exec; a child that must wait for us needs a copy. Pass false
   // after joining or creating a time namespace for children: the kernel keeps a CLONE_VM child
-  // in the parent's time namespace (exec moves it over only since Linux 6.0).
+  // in the parent's time namespace (exec moves it over only since Linux 6.0:
+  // kernel_has(feature::exec_enters_time_namespace)).
   bool share_memory = true;
   // A cgroup v2 directory fd: the child starts there (CLONE_INTO_CGROUP, Linux >= 5.7; on the
   // vfork path and without clone3 the child writes "0" to its cgroup.procs instead).
