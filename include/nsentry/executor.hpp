@@ -6,7 +6,8 @@
 //
 // All three run the one entry sequence (child_side/sequence.hpp). run_plan and spawn_entry run
 // it in a new child, answering its requests over a channel (channel.hpp's serve) from here: the
-// id maps (write_id_maps, with the newuidmap/newgidmap fallback) and the time offsets. When pid
+// id maps (write_id_maps, with the newuidmap/newgidmap fallback), the time offsets and the mount
+// sources (mount_sources.hpp: opened inside the child's mount namespace). When pid
 // or time namespaces are involved, which take effect only for children, the child forks the
 // command's process and mirrors its exit status (child_side/mirror.hpp; its parent-death
 // signal is SIGKILL, so killing the returned child kills the command).
@@ -17,6 +18,7 @@
 // map through newuidmap/newgidmap).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <span>
@@ -31,6 +33,7 @@
 #include "nsentry/fd.hpp"
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/join.hpp"
+#include "nsentry/mount_sources.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/plan.hpp"
 #include "nsentry/probe.hpp"
@@ -43,6 +46,11 @@ namespace nsentry::inline v0 {
 struct run_options {
   int cgroup_fd = -1;           // cgroup v2 directory the first child starts in (CLONE_INTO_CGROUP)
   step_trace* trace = nullptr;  // record every step's start and duration (trace.hpp); opt-in
+  // Where run_plan places the plan's mount sources in the command: one number per entry of
+  // plan::mount_sources, -1 for "" (as runc's _LIBCONTAINER_MOUNT_FDS). Empty: mount_fd_list's
+  // default, 3, 4, ... for the non-empty sources. Whatever the caller's fds hold at these
+  // numbers is replaced in the command.
+  std::vector<int> mount_fds;
 };
 
 // Does entering `kinds` need a fork before the final step? (pid and time take effect only for
@@ -80,14 +88,24 @@ inline std::vector<handler> plan_handlers(const plan& p) {
 }
 
 // Runs `final` at the end of the entry sequence `prog` in a new child, serving its requests
-// through `handlers` until it has exec'd (or `final` finished). The program's channel is set
-// here. `to_error` turns a child's failure into the error returned (default error_from).
+// through `handlers` until it has exec'd (or `final` finished). The program's channel is `ch`'s
+// child end — pass your own `ch` when a handler must write to the channel (mount sources:
+// mount_sources_handler(targets, ch.parent_end.get())), else the overload below makes one; when
+// the child end's number is one of the program's mount-fd targets it is moved above them.
+// `to_error` turns a child's failure into the error returned (default error_from).
 template <class Final>
 requires child_function<std::remove_reference_t<Final>> result<child> spawn_entry(
-    child_side::entry_program prog, Final&& final, std::span<const handler> handlers,
-    run_options opt = {}, const std::function<error(const failure&)>& to_error = {}) {
+    socket_pair ch, child_side::entry_program prog, Final&& final,
+    std::span<const handler> handlers, run_options opt = {},
+    const std::function<error(const failure&)>& to_error = {}) {
   trace_buffer* tr = opt.trace ? opt.trace->buffer() : nullptr;
-  NSENTRY_TRY(auto ch, socket_pair::make());
+  if (std::find(prog.mount_fd_targets.begin(), prog.mount_fd_targets.end(), ch.child_end.get()) !=
+      prog.mount_fd_targets.end()) {
+    int above = *std::max_element(prog.mount_fd_targets.begin(), prog.mount_fd_targets.end()) + 1;
+    int moved = sys::calls.dupfd(ch.child_end.get(), above, 1);
+    if (moved == -1) return with_context(posix_error(step::dup), "channel");
+    ch.child_end.reset(moved);
+  }
   prog.channel = ch.child_end.get();
   prog.trace = tr;
   const int parent_end = ch.parent_end.get();
@@ -107,15 +125,31 @@ requires child_function<std::remove_reference_t<Final>> result<child> spawn_entr
   return c;
 }
 
+template <class Final>
+requires child_function<std::remove_reference_t<Final>> result<child> spawn_entry(
+    child_side::entry_program prog, Final&& final, std::span<const handler> handlers,
+    run_options opt = {}, const std::function<error(const failure&)>& to_error = {}) {
+  NSENTRY_TRY(auto ch, socket_pair::make());
+  return spawn_entry(std::move(ch), prog, std::forward<Final>(final), handlers, std::move(opt),
+                     to_error);
+}
+
 // Carries out `p` and execs `cmd` inside. Returns once `cmd` has been exec'd; the returned child
 // is the process to wait for (its status is the command's: code, or killed by the same signal).
-// A failure anywhere — parent or child side — is an error naming the step, the namespace and
-// the path; no child is left behind and no fd leaks.
+// The plan's mount sources are opened inside the child's mount namespace and reach `cmd` on
+// opt.mount_fds (mount_sources.hpp). A failure anywhere — parent or child side — is an error
+// naming the step, the namespace and the path; no child is left behind and no fd leaks.
 inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options opt = {}) {
   NSENTRY_TRY(p.validate());
-  if (p.mount_sources && !p.mount_sources->empty())
-    return nsentry_error(errc::invalid_plan, step::mount_sources,
-                         "not supported by the executor (runc 1.1 idmapped mount sources)");
+  mount_fd_targets mounts;
+  const bool has_sources = p.mount_sources && !p.mount_sources->empty();
+  if (has_sources || !opt.mount_fds.empty()) {
+    static const std::vector<std::string> none;
+    const auto& sources = p.mount_sources ? *p.mount_sources : none;
+    NSENTRY_TRY(mounts, pair_mount_sources(
+                            sources, opt.mount_fds.empty() ? mount_fd_list(sources) : opt.mount_fds,
+                            step::mount_sources));
+  }
   if (p.create.contains(ns_kind::time) && !kernel_has(feature::time_namespace))
     return with_kind(nsentry_error(errc::unsupported_kernel, step::create), ns_kind::time);
   std::uint64_t t0 = opt.trace ? trace_now() : 0;
@@ -132,11 +166,15 @@ inline result<child> run_plan(const plan& p, const exec_spec& cmd, run_options o
   prog.drop_groups = p.drop_groups();
   prog.policy.drop_groups_on_user_join = true;
   if (p.oom_score_adj) set_oom(prog, *p.oom_score_adj);
+  prog.mount_fd_targets = mounts.targets;
 
-  const auto handlers = plan_handlers(p);
+  NSENTRY_TRY(auto ch, socket_pair::make());
+  auto handlers = plan_handlers(p);
+  if (!mounts.targets.empty())
+    handlers.push_back(mount_sources_handler(mounts, ch.parent_end.get()));
   auto to_error = [&](const failure& f) { return cmd.name_failure(files.to_error(f)); };
   return spawn_entry(
-      prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);
+      std::move(ch), prog, [&cmd]() noexcept { return cmd.exec(); }, handlers, opt, to_error);
 }
 
 // What enter_and_exec joins: namespaces of a process, namespace files, or both.

@@ -18,6 +18,7 @@
 #include "nsentry/id_map.hpp"
 #include "nsentry/id_map_writer.hpp"
 #include "nsentry/join.hpp"
+#include "nsentry/mount_sources.hpp"
 #include "nsentry/ns.hpp"
 #include "nsentry/ns_kind.hpp"
 #include "nsentry/plan.hpp"

@@ -67,9 +67,10 @@ struct entry_program {
   std::array<char, 16> oom{};      // oom_score_adj as decimal text, oom_len bytes of it
   std::uint8_t oom_len = 0;
   entry_policy policy;
-  // Mount sources (runc 1.1's MOUNT_SOURCES): after unsharing, ask the parent, which opens each
-  // source inside our new mount namespace and sends the descriptors in order; each lands on its
-  // number here, without CLOEXEC, for whatever runs after the sequence.
+  // Mount sources (mount_sources.hpp): after unsharing, ask the parent, which opens each source
+  // inside our mount namespace and sends the descriptors in order; each lands on its number
+  // here, without CLOEXEC, for whatever runs after the sequence. No target may be `channel` or
+  // `self_ns_dir` (spawn_entry moves its channel out of the way).
   std::span<const int> mount_fd_targets;
   trace_buffer* trace = nullptr;          // record every step's start and duration (opt-in)
   nsentry::step final_step = step::exec;  // the final step's name in the trace (none: not traced)
@@ -94,17 +95,22 @@ inline failure write_own_oom(const entry_program& p) noexcept {
 }
 
 namespace detail {
-inline failure enter_namespaces(const entry_program& p, int self_ns_dir) noexcept;
-}
+inline failure join_namespaces(const entry_program& p, int self_ns_dir) noexcept;
+inline failure create_namespaces(const entry_program& p) noexcept;
+}  // namespace detail
 
-// Steps 0-6: everything up to the fork. Returns the first failure.
+// Steps 0-6b: everything up to the fork. Returns the first failure.
 inline failure enter_namespaces(const entry_program& p) noexcept {
-  if (p.join_files.empty() || p.self_ns_dir >= 0) return detail::enter_namespaces(p, p.self_ns_dir);
-  int self = open_self_ns_dir();  // before any join: a joined mount namespace may hide us
-  if (self == -1) return failure::at(step::open, errno);
-  failure f = detail::enter_namespaces(p, self);
-  sys::calls.close(self);
-  return f;
+  if (p.join_files.empty() || p.self_ns_dir >= 0) {
+    if (auto f = detail::join_namespaces(p, p.self_ns_dir); f.failed()) return f;
+  } else {
+    int self = open_self_ns_dir();  // before any join: a joined mount namespace may hide us
+    if (self == -1) return failure::at(step::open, errno);
+    failure f = detail::join_namespaces(p, self);
+    sys::calls.close(self);  // before step 6b, which may place a descriptor on its number
+    if (f.failed()) return f;
+  }
+  return detail::create_namespaces(p);
 }
 
 // Step 6b: receive the mount sources' descriptors onto their numbers.
@@ -131,7 +137,8 @@ failure traced(trace_buffer* tr, step s, std::uint8_t kind, Step&& run) noexcept
   return f;
 }
 
-inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir) noexcept {
+// Steps 0-3.
+inline failure detail::join_namespaces(const entry_program& p, int self_ns_dir) noexcept {
   trace_buffer* tr = p.trace;
   // oom_score_adj first: a non-dumpable process's /proc/self files belong to root.
   if (p.policy.write_oom && p.oom_len)
@@ -153,6 +160,12 @@ inline failure detail::enter_namespaces(const entry_program& p, int self_ns_dir)
     if (auto f = join_fds(p.join_files, self_ns_dir, tr, p.policy.drop_groups_on_user_join);
         f.failed())
       return f;
+  return {};
+}
+
+// Steps 4-6b.
+inline failure detail::create_namespaces(const entry_program& p) noexcept {
+  trace_buffer* tr = p.trace;
   if (p.create.contains(ns_kind::user)) {
     if (auto f = traced(tr, step::unshare, static_cast<std::uint8_t>(ns_kind::user),
                         [&]() noexcept { return unshare_user(p.create); });
