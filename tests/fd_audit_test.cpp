@@ -1,7 +1,7 @@
 // fd audit from inside (issue 9, "Then prove it" 4): for every entry path the spawned command
 // lists its own descriptors (`ls -l /proc/self/fd`, ls's own directory fd left out): only 0, 1,
-// 2 and the fds passed on purpose. And after injected failures in the parent (an id-map write,
-// a socketpair, a clone3) the caller has leaked no fd and no child.
+// 2 and the fds passed on purpose (mount sources included). And after injected failures in the
+// parent (an id-map write, a socketpair, a clone3) the caller has leaked no fd and no child.
 #include <doctest/doctest.h>
 #include <linux/close_range.h>
 
@@ -148,6 +148,37 @@ TEST_CASE("every entry path: the command holds only 0, 1, 2 and what was passed 
     CHECK_MESSAGE(seen == (std::set<int>{0, 1, 2, 7}), str(seen));
     auto seen2 = audit([&] { return wait_ok(spawn_exec(ls.value())); }, {5, 9});
     CHECK_MESSAGE(seen2 == (std::set<int>{0, 1, 2, 5, 9}), str(seen2));
+  }
+  SUBCASE("run_plan: mount sources on their numbers, even on the channel's own") {
+    temp_dir d;
+    const std::vector<std::string> sources{d.path, "", "/etc/passwd"};
+    auto seen = audit([&] {
+      plan p;
+      p.create = ns_set{ns_kind::user, ns_kind::mnt};
+      p.uid_map = three_ranges();
+      p.gid_map = three_ranges();
+      p.mount_sources = sources;
+      return wait_ok(run_plan(p, ls.value()));
+    });
+    // 3 and 4 hold CLOEXEC fds of the caller here: the sources replace them in the command.
+    CHECK_MESSAGE(seen == (std::set<int>{0, 1, 2, 3, 4}), str(seen));
+    // Targets on the numbers the channel's socketpair takes (6 and 7 in audit()'s child, where
+    // 3, 4, 5 are taken): its child end moves out of the way.
+    auto seen2 = audit([&] {
+      int a = ::dup(0), b = ::dup(0);
+      ::close(a);
+      ::close(b);
+      if (a != 6 || b != 7) return 9;  // audit()'s fd layout changed: adjust the expectation
+      plan p;
+      p.create = ns_set{ns_kind::user, ns_kind::mnt};
+      p.uid_map = three_ranges();
+      p.gid_map = three_ranges();
+      p.mount_sources = sources;
+      run_options opt;
+      opt.mount_fds = {b, -1, a};
+      return wait_ok(run_plan(p, ls.value(), opt));
+    });
+    CHECK_MESSAGE(seen2 == (std::set<int>{0, 1, 2, 6, 7}), str(seen2));
   }
   SUBCASE("spawn_exec, both the vfork-style and the copying child") {
     auto seen = audit([&] { return wait_ok(spawn_exec(ls.value())); });
