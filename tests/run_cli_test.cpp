@@ -64,6 +64,41 @@ TEST_CASE("nsentry run --plan: maps, exit statuses, and errors") {
   ::unlink(bad.c_str());
 }
 
+TEST_CASE("nsentry run --plan: mount sources on 3, 4, ..., named in NSENTRY_MOUNT_FDS") {
+  std::string bin = nsentry_bin();
+  temp_dir d;  // 0700, root's: not reachable by path from inside
+  const std::string file = d.path + "/f";
+  REQUIRE(::close(::open(file.c_str(), O_CREAT | O_WRONLY, 0600)) == 0);
+  auto dev_ino = [](const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  };
+  const std::string maps = R"("uid_map":[{"inside":0,"outside":100000,"count":65536}],
+    "gid_map":[{"inside":0,"outside":100000,"count":65536}])";
+  auto plan_path =
+      write_plan("mounts", R"({"create":["user","mnt"],)" + maps + R"(,"mount_sources":[")" +
+                               d.path + R"(","",")" + file + R"("]})");
+  // An inherited NSENTRY_MOUNT_FDS is replaced.
+  auto r = sh("NSENTRY_MOUNT_FDS=stale " + bin + " run --plan " + plan_path +
+              " -- sh -c 'echo $NSENTRY_MOUNT_FDS; stat -L -c %d:%i /proc/self/fd/3 "
+              "/proc/self/fd/4; [ -e /proc/self/fd/5 ] || echo 5 closed'");
+  CHECK(r.status == 0);
+  CHECK(r.out == "[3,-1,4]\n" + dev_ino(d.path) + "\n" + dev_ino(file) + "\n5 closed\n");
+  // Without mount sources the variable is not nsentry's: left as it was.
+  auto none = write_plan("no-mounts", R"({"create":["user","mnt"],)" + maps + "}");
+  auto n = sh("NSENTRY_MOUNT_FDS=theirs " + bin + " run --plan " + none +
+              " -- sh -c 'echo $NSENTRY_MOUNT_FDS'");
+  CHECK(n.status == 0);
+  CHECK(n.out == "theirs\n");
+  auto missing = write_plan(
+      "mounts-missing", R"({"create":["user","mnt"],)" + maps + R"(,"mount_sources":["/nope"]})");
+  auto e = sh(bin + " run --plan " + missing + " -- true 2>&1");
+  CHECK(e.status == 125);
+  CHECK(e.out == "nsentry: mount_sources: open on /nope: No such file or directory\n");
+  for (const auto& f : {plan_path, none, missing}) ::unlink(f.c_str());
+}
+
 TEST_CASE("nsentry run --bootstrap: a runc capture carried out, a malformed one refused") {
   std::string bin = nsentry_bin();
   const std::string captures = "external/shared/testdata/runc-1.1.5/";

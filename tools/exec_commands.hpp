@@ -3,6 +3,9 @@
 //   nsentry enter -t PID [--all | --user --mnt ...] [--ns KIND=PATH ...] [--wd DIR] [--] CMD...
 //   nsentry run (--plan FILE.json | --bootstrap FILE [--runc 1.1|1.2]) [--] CMD...
 //
+// `run` passes a plan's mount sources to CMD as O_PATH descriptors on 3, 4, ... and names them
+// in NSENTRY_MOUNT_FDS (see mount_sources_env below).
+//
 // Exit status: CMD's own (128+signal if it was killed); 125 when nsentry fails (one line on
 // stderr naming the step, namespace, path and errno); 126 when CMD cannot be executed; 127
 // when it is not found.
@@ -13,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nsentry/bootstrap.hpp"
@@ -20,6 +24,7 @@
 #include "nsentry/exec_spec.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/join.hpp"
+#include "nsentry/mount_sources.hpp"
 #include "nsentry/plan.hpp"
 #include "tools/args.hpp"
 #include "tools/common.hpp"
@@ -102,15 +107,29 @@ struct run_args {
   std::vector<std::string> cmd;
 };
 
+// The plan's mount sources go to CMD on 3, 4, ... (run_plan's default), and CMD learns which is
+// which from NSENTRY_MOUNT_FDS ("[3,-1,4]": one entry per mount source, -1 for ""), replacing
+// any value it would have inherited.
+inline std::optional<std::vector<std::string>> mount_sources_env(const plan& p, run_options& opt) {
+  if (!p.mount_sources || p.mount_sources->empty()) return std::nullopt;
+  opt.mount_fds = mount_fd_list(*p.mount_sources);
+  const std::string name = std::string(mount_fds_env) + "=";
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::string_view(*e).substr(0, name.size()) != name) env.emplace_back(*e);
+  env.push_back(name + format_mount_fds(opt.mount_fds));
+  return env;
+}
+
 inline int run_run(const run_args& a) {
   default_sigchld();
   auto p = load_plan(a.plan_file, a.bootstrap_file, protocol_of(a.runc));
   if (!p) return fail(p.error());
-  auto cmd = exec_spec::make(a.cmd);
+  run_options opt;
+  auto cmd = exec_spec::make(a.cmd, mount_sources_env(p.value(), opt));
   if (!cmd) return fail(cmd.error());
   auto tr = a.trace.make();
   if (!tr) return fail(tr.error());
-  run_options opt;
   if (tr.value()) opt.trace = &*tr.value();
   auto c = run_plan(p.value(), cmd.value(), opt);
   a.trace.report(tr.value());
