@@ -179,6 +179,18 @@ TEST_CASE("every entry path: the command holds only 0, 1, 2 and what was passed 
       return wait_ok(run_plan(p, ls.value(), opt));
     });
     CHECK_MESSAGE(seen2 == (std::set<int>{0, 1, 2, 6, 7}), str(seen2));
+    // With a join, the sequence opens its /proc ns directory on the number the channel's parent
+    // end left free in the child (the join file takes 6, the socketpair 7 and 8): a source
+    // placed there must survive the sequence closing that directory.
+    auto seen3 = audit([&] {
+      plan p;
+      p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)}};
+      p.mount_sources = std::vector<std::string>{"/etc/passwd"};
+      run_options opt;
+      opt.mount_fds = {7};
+      return wait_ok(run_plan(p, ls.value(), opt));
+    });
+    CHECK_MESSAGE(seen3 == (std::set<int>{0, 1, 2, 7}), str(seen3));
   }
   SUBCASE("spawn_exec, both the vfork-style and the copying child") {
     auto seen = audit([&] { return wait_ok(spawn_exec(ls.value())); });
