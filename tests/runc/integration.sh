@@ -12,8 +12,8 @@
 #
 # Offline: the suite's get-images.sh is replaced, in a copy of the suite ($work/suite), by one
 # that names a local busybox rootfs tarball built from Debian's busybox-static (DEBIAN_IMAGE, used
-# only by hooks.bats, names the same tarball). The helpers the suite calls (recvtty, sd-helper,
-# seccompagent from contrib/cmd) are built from the same GOPATH tree.
+# only by hooks.bats, names the same tarball). The helper programs helpers.bash names are built
+# from the same tree, with the Go settings of env.sh.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
@@ -36,7 +36,7 @@ log() { echo "integration: $*" >&2; }
 . "$work/env.sh"
 pkg=$GOPATH/src/github.com/opencontainers/runc
 tree=$(find "$work/src" -maxdepth 1 -type d -name 'runc-*' | head -n 1)
-# A copy of the suite, laid out as in runc's tree (helpers.bash finds ../../contrib/cmd/*).
+# A copy of the suite, laid out as in runc's tree (helpers.bash finds ../../{contrib,tests}/cmd/*).
 suite=$work/suite/tests/integration
 if [ ! -f "$suite/helpers.bash" ]; then
   mkdir -p "$work/suite/tests"
@@ -114,11 +114,13 @@ echo "DEBIAN_IMAGE=$image"
 EOF
 chmod +x "$suite/get-images.sh"
 
-for c in recvtty sd-helper seccompagent; do
-  if [ ! -x "$work/suite/contrib/cmd/$c/$c" ]; then
-    log "go build contrib/cmd/$c"
-    mkdir -p "$work/suite/contrib/cmd/$c"
-    (cd "$pkg/contrib/cmd/$c" && go build -tags "$NSENTRY_RUNC_TAGS" -o "$work/suite/contrib/cmd/$c/$c" .)
+# The helper programs helpers.bash names as ${INTEGRATION_ROOT}/../../DIR/NAME (contrib/cmd/* in
+# runc 1.1, tests/cmd/* in 1.2), each built from DIR of the tree.
+for h in $(sed -n 's|.*"${INTEGRATION_ROOT}/\.\./\.\./\([a-z]*/cmd/[a-z-]*/[a-z-]*\)".*|\1|p' "$suite/helpers.bash"); do
+  if [ ! -x "$work/suite/$h" ]; then
+    log "go build $(dirname "$h")"
+    mkdir -p "$work/suite/$(dirname "$h")"
+    (cd "$pkg/$(dirname "$h")" && go build -tags "$NSENTRY_RUNC_TAGS" -o "$work/suite/$h" .)
   fi
 done
 
