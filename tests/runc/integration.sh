@@ -15,7 +15,6 @@
 # only by hooks.bats, names the same tarball). The helper programs helpers.bash names are built
 # from the same tree, with the Go settings of env.sh.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${NSENTRY_RUNC_WORK:-/var/tmp/nsentry-runc}
 mode=root
 binaries=()
@@ -116,7 +115,10 @@ chmod +x "$suite/get-images.sh"
 
 # The helper programs helpers.bash names as ${INTEGRATION_ROOT}/../../DIR/NAME (contrib/cmd/* in
 # runc 1.1, tests/cmd/* in 1.2), each built from DIR of the tree.
-for h in $(sed -n 's|.*"${INTEGRATION_ROOT}/\.\./\.\./\([a-z]*/cmd/[a-z-]*/[a-z-]*\)".*|\1|p' "$suite/helpers.bash"); do
+# shellcheck disable=SC2016
+mapfile -t helpers < <(sed -n 's|.*"${INTEGRATION_ROOT}/\.\./\.\./\([a-z]*/cmd/[a-z-]*/[a-z-]*\)".*|\1|p' \
+  "$suite/helpers.bash")
+for h in "${helpers[@]}"; do
   if [ ! -x "$work/suite/$h" ]; then
     log "go build $(dirname "$h")"
     mkdir -p "$work/suite/$(dirname "$h")"
