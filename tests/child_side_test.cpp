@@ -121,6 +121,16 @@ TEST_CASE("start's helpers and the sequence's own steps allocate nothing") {
         }) == 0);
 }
 
+TEST_CASE("the mirror's stderr report and raw_pipe allocate nothing") {
+  CHECK(allocations_in_child([] {
+          int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+          (void)::dup2(null, 2);
+          child_side::report_on_stderr(step::wait, ECHILD, 42);
+          raw_pipe p;
+          (void)p.make(O_CLOEXEC);
+        }) == 0);
+}
+
 TEST_CASE("run_entry: the whole sequence, with a fork for pid, allocates nothing") {
   // The grandchild (after fork_and_mirror) reports its own count through the pipe; the
   // sequence before it runs in the child measured by allocations_in_child.

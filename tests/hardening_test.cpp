@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -272,6 +273,52 @@ TEST_CASE("a pipe the caller closed reaches EOF while the command (behind a mirr
   auto s = c.value().wait();
   REQUIRE_OK(s);
   CHECK(s.value().signal == SIGKILL);
+}
+
+// The mirror's own failure after the fork cannot travel over the channel (the grandchild holds
+// it): it is one line on the mirror's stderr and exit 125, never a silent 125.
+namespace {
+pid_t mirror_test_caller = 0;
+int waitid_fails_outside_caller(idtype_t t, id_t id, siginfo_t* info, int options) {
+  if (sys::real_calls.getpid() != mirror_test_caller) {
+    errno = ECHILD;
+    return -1;
+  }
+  return sys::real_calls.waitid(t, id, info, options);
+}
+}  // namespace
+
+TEST_CASE("the mirror's failed waitid is one line on stderr naming it, and exit 125") {
+  temp_dir d;
+  const std::string err_file = d.path + "/stderr";
+  int st = in_child([&] {
+    int fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    EXPECT_C(fd >= 0 && ::dup2(fd, 2) == 2);
+    ::close(fd);
+    int fds = count_fds();
+    int kids = count_children();
+    mirror_test_caller = ::getpid();
+    sys::scoped_override o{&sys::table::waitid, &waitid_fails_outside_caller};
+    plan pl;
+    pl.create = ns_set::of<pid_ns, uts_ns>();
+    auto cmd = exec_spec::make({"/bin/sleep", "5"});
+    EXPECT_C(cmd.has_value());
+    auto c = run_plan(pl, cmd.value());
+    EXPECT_C(c.has_value());  // the command exec'd; the mirror fails while waiting for it
+    auto s = c.value().wait();
+    EXPECT_C(s.has_value());
+    EXPECT_C(s.value().signal == 0 && s.value().code == exit_runner_failed);
+    EXPECT_C(count_fds() == fds);
+    EXPECT_C(count_children() == kids);
+    return 0;
+  });
+  CHECK(st == 0);
+  const std::string text = slurp(err_file);
+  CAPTURE(text);
+  // "nsentry mirror: waitid(pid 4242): No child processes (errno 10)\n"
+  CHECK(text.rfind("nsentry mirror: waitid(pid ", 0) == 0);
+  CHECK(text.find("): No child processes (errno 10)\n") != std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
 }
 
 // --- defect 5: SIGCHLD ignored by the caller's parent --------------------------------------

@@ -21,6 +21,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -39,14 +41,29 @@ namespace nsentry::inline v0 {
 
 // --- owning pairs ------------------------------------------------------------------------------
 
+// pipe2(flags), for the child side too: noexcept, no allocation, no result<>. make() returns 0,
+// or the errno (and both ends stay empty).
+struct raw_pipe {
+  unique_fd read_end;
+  unique_fd write_end;
+
+  [[nodiscard]] int make(int flags) noexcept {
+    std::array<int, 2> p{-1, -1};
+    if (sys::calls.pipe2(p.data(), flags) == -1) return errno;
+    read_end.reset(p[0]);
+    write_end.reset(p[1]);
+    return 0;
+  }
+};
+
 // A connected AF_UNIX stream socketpair: one end for the parent, one for the child.
 struct socket_pair {
   unique_fd parent_end;
   unique_fd child_end;
 
   static result<socket_pair> make() {
-    int sv[2];
-    if (sys::calls.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+    std::array<int, 2> sv{-1, -1};
+    if (sys::calls.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()) == -1)
       return posix_error(step::socketpair);
     return socket_pair{unique_fd(sv[0]), unique_fd(sv[1])};
   }
@@ -58,9 +75,9 @@ struct pipe_pair {
   unique_fd write_end;
 
   static result<pipe_pair> make(int extra_flags = 0) {
-    int p[2];
-    if (sys::calls.pipe2(p, O_CLOEXEC | extra_flags) == -1) return posix_error(step::pipe);
-    return pipe_pair{unique_fd(p[0]), unique_fd(p[1])};
+    raw_pipe p;
+    if (int e = p.make(O_CLOEXEC | extra_flags); e != 0) return posix_error(step::pipe, e);
+    return pipe_pair{std::move(p.read_end), std::move(p.write_end)};
   }
 };
 

@@ -15,16 +15,22 @@
 // Linux 5.9), so a pipe or socket the caller closes
 // reaches EOF while the command runs; it waits by pid, which needs no fd.
 //
+// Failures: before the fork and in the grandchild, a failure record on the channel; the
+// mirror's own after it, one line on stderr (the channel is the grandchild's then); exit 125.
+//
 // Contracts: noexcept, allocation-free, async-signal-safe; never returns. Linux >= 5.3
 // (clone3; fork(2) where clone3 is missing). `final` is `failure() noexcept`.
 #pragma once
 
 #include <signal.h>
+#include <string.h>  // strerrordesc_np (glibc >= 2.32)
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <string_view>
 
 #include "nsentry/channel.hpp"
 #include "nsentry/exec_spec.hpp"
@@ -62,53 +68,91 @@ inline void close_fds_but(int keep) noexcept {
     if (static_cast<int>(fd) != keep) sys::calls.close(static_cast<int>(fd));
 }
 
-// Forks; the grandchild runs `final` and reports its failure on `channel`; we mirror it.
+// One line on stderr for a failure the mirror cannot send: once the grandchild exists, the
+// channel is the grandchild's alone (its EOF tells the parent that the command exec'd), so the
+// mirror's own failures go where the command's stderr goes:
+//   nsentry mirror: waitid(pid 42): No child processes (errno 10)
+inline void report_on_stderr(step s, int err, long pid) noexcept {
+  char line[192];
+  std::size_t n = 0;
+  auto put = [&](std::string_view part) noexcept {
+    for (char c : part)
+      if (n < sizeof line - 1) line[n++] = c;
+  };
+  auto put_number = [&](unsigned long v) noexcept {
+    char digits[24];
+    std::size_t d = 0;
+    do digits[d++] = static_cast<char>('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (d > 0 && n < sizeof line - 1) line[n++] = digits[--d];
+  };
+  put("nsentry mirror: ");
+  put(name_of(s));
+  put("(pid ");
+  put_number(static_cast<unsigned long>(pid));
+  put("): ");
+  const char* desc = ::strerrordesc_np(err);  // glibc >= 2.32: a static table, no locale
+  put(desc ? desc : "unknown error");
+  put(" (errno ");
+  put_number(static_cast<unsigned long>(err));
+  put(")");
+  line[n++] = '\n';
+  (void)sys::calls.write(STDERR_FILENO, line, n);
+}
+
+// Forks; the grandchild runs `final` and reports its failure on `channel`; we mirror it. A
+// failure before the fork, and the grandchild's, go over `channel` (exit 125 / the
+// failure's status); the mirror's own after the fork (waitid) is one line on stderr
+// (report_on_stderr) and exit 125.
 template <child_function Final>
 [[noreturn]] void fork_and_mirror(int channel, Final& final, trace_buffer* tr = nullptr) noexcept {
+  auto fail = [channel](failure f) noexcept {
+    send(channel, record_type::failure, f);
+    ::_exit(exit_runner_failed);
+  };
   // The grandchild's parent-death signal can be set only after the fork; this pipe (its
   // write end held by us alone) tells it whether we died in between. getppid() cannot: in a
   // new pid namespace it is 0 either way.
-  int alive[2];
-  if (sys::calls.pipe2(alive, O_CLOEXEC | O_NONBLOCK) == -1) {
-    send(channel, record_type::failure, failure::at(step::fork, errno));
-    ::_exit(exit_runner_failed);
-  }
+  raw_pipe alive;
+  if (int e = alive.make(O_CLOEXEC | O_NONBLOCK); e != 0) fail(failure::at(step::pipe, e));
   // We wait for the grandchild: SIGCHLD ignored (inherited from the caller) would have the
   // kernel reap it and lose its status. Default (the command starts with it default too).
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  sys::calls.sigaction(SIGCHLD, &dfl, nullptr);
+  if (sys::calls.sigaction(SIGCHLD, &dfl, nullptr) == -1) fail(failure::at(step::sigaction, errno));
   const std::uint64_t t0 = tr ? trace_now() : 0;
   sys::clone_args args;
   args.exit_signal = SIGCHLD;
   long pid = sys::calls.clone3(&args, sizeof args);
   if (pid == -1 && errno == ENOSYS) pid = sys::calls.fork();
-  if (pid == -1) {
-    send(channel, record_type::failure, failure::at(step::fork, errno));
-    ::_exit(exit_runner_failed);
-  }
+  if (pid == -1) fail(failure::at(step::fork, errno));
   if (pid == 0) {
     record_step(tr, step::fork, t0);
-    sys::calls.close(alive[1]);
+    alive.write_end.reset();
     failure f{};
     char c;
-    if (sys::calls.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+    if (sys::calls.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1) {
       f = failure::at(step::prctl, errno);
-    else if (sys::calls.read(alive[0], &c, 1) != -1 || errno != EAGAIN)
-      ::_exit(exit_runner_failed);  // the mirror died already: nobody is waiting for us
-    sys::calls.close(alive[0]);
+    } else if (ssize_t n = sys::calls.read(alive.read_end.get(), &c, 1); n != -1) {
+      ::_exit(exit_runner_failed);  // end of file: the mirror died already, nobody waits for us
+    } else if (errno != EAGAIN) {
+      f = failure::at(step::read, errno);
+    }
+    alive.read_end.reset();
     if (!f.failed()) f = final();
     if (f.failed()) send(channel, record_type::failure, f);
     ::_exit(f.failed() ? exit_status_for(f) : 0);
   }
-  sys::calls.close(alive[0]);
+  alive.read_end.reset();
   sys::calls.close(channel);  // the grandchild's copy alone now tells the parent about exec
   sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  // Everything but alive[1]: its write end open is how the grandchild knows we are alive.
-  close_fds_but(alive[1]);
+  // Everything but the write end: its being open is how the grandchild knows we are alive.
+  close_fds_but(alive.write_end.get());
   siginfo_t info{};
   while (sys::calls.waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) == -1) {
-    if (errno != EINTR) ::_exit(exit_runner_failed);
+    if (errno == EINTR) continue;
+    report_on_stderr(step::wait, errno, pid);  // the grandchild dies with us (SIGKILL)
+    ::_exit(exit_runner_failed);
   }
   exit_like(info);
 }
