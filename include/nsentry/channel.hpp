@@ -278,14 +278,15 @@ struct handler {
 // handler's error ends the exchange with that error.
 inline result<void> serve(int fd, pid_t pid, std::span<const handler> handlers,
                           const std::function<error(const failure&)>& to_error = {}) {
+  auto failed = [&](const record& r) {
+    error e = to_error ? to_error(r.as_failure()) : error_from(r.as_failure());
+    if (e.pid == 0) e.pid = pid;
+    return e;
+  };
   for (;;) {
     NSENTRY_TRY(auto rec, read_record(fd));
     if (!rec) return success();
-    if (rec->type == static_cast<std::uint8_t>(record_type::failure)) {
-      error e = to_error ? to_error(rec->as_failure()) : error_from(rec->as_failure());
-      if (e.pid == 0) e.pid = pid;
-      return e;
-    }
+    if (rec->type == static_cast<std::uint8_t>(record_type::failure)) return failed(*rec);
     const handler* h = nullptr;
     for (const auto& c : handlers)
       if (c.type == rec->type) h = &c;
@@ -296,7 +297,17 @@ inline result<void> serve(int fd, pid_t pid, std::span<const handler> handlers,
     NSENTRY_TRY(auto what, h->fn(*rec, pid));
     if (what == reply::stop) return success();
     if (what == reply::ack) {
-      NSENTRY_TRY(ack(fd));
+      if (auto a = ack(fd); !a) {
+        // The child failed while we answered (waiting for this ack, say): its failure record,
+        // already sent, is the cause; our EPIPE is only its consequence.
+        if (a.error().errno_value() == EPIPE) {
+          auto next = read_record(fd);
+          if (next && next.value() &&
+              next.value()->type == static_cast<std::uint8_t>(record_type::failure))
+            return failed(*next.value());
+        }
+        return std::move(a).error();
+      }
     }
   }
 }

@@ -154,8 +154,11 @@ inline void stage2(stage_context& c) noexcept {
   c.lg.debug("~> nsexec stage-2");
   trace_buffer* tr = c.program.trace;
   std::uint64_t t0 = tr ? trace_now() : 0;
-  if (wait_ack(c.program.channel).failed()) ::_exit(1);  // stage-0 gave up (and says why)
-  record_step(tr, step::sync, t0);                       // until stage-0's go-ahead
+  if (auto f = wait_ack(c.program.channel); f.failed()) {
+    if (f.err == EPIPE) ::_exit(1);  // stage-0 gave up (and says why)
+    stage_fail(c, f);
+  }
+  record_step(tr, step::sync, t0);  // until stage-0's go-ahead
   // One setup call, recorded when tracing; its failure is stage-2's.
   auto call = [&c, tr](step s, auto&& run) noexcept {
     auto f = child_side::traced(
@@ -168,7 +171,8 @@ inline void stage2(stage_context& c) noexcept {
   if (c.drop_groups)
     call(step::setgroups, []() noexcept { return sys::calls.setgroups(0, nullptr); });
   c.lg.debug("<~ nsexec stage-2");
-  send(c.program.channel, client_record(stage_record::finished));
+  if (!send(c.program.channel, client_record(stage_record::finished)))
+    stage_fail(c, failure::at(step::send, errno));  // else stage-0 kills what we exec
 }
 
 // Stage-1, allocation-free: the entry sequence, whose final step clones stage-2 (CLONE_PARENT:
@@ -190,8 +194,14 @@ inline void stage1(stage_context& c) noexcept {
     }
     record_step(c.program.trace, step::clone3, t0, 0, no_kind, static_cast<std::int32_t>(pid));
     // In stage-0's pid namespace: stage-1 never left it.
-    send(c.program.channel, client_record(stage_record::child_pid), {},
-         static_cast<std::int32_t>(pid));
+    if (!send(c.program.channel, client_record(stage_record::child_pid), {},
+              static_cast<std::int32_t>(pid))) {
+      // Stage-0 would wait for a pid it never gets, stage-2 for a go-ahead: end both waits.
+      // Stage-2 is blocked on that go-ahead, so its pid is still its own.
+      const int e = errno;
+      sys::calls.kill(static_cast<pid_t>(pid), SIGKILL);
+      stage_fail(c, failure::at(step::send, e));
+    }
     c.lg.debug("<~ nsexec stage-1");
     ::_exit(0);
   };
@@ -206,7 +216,7 @@ struct stages {
 
   // SIGKILL every known stage and wait (bounded) until they are gone. Never throws.
   void abort() noexcept {
-    const int pidfds[2] = {s1.get(), s2.get()};
+    const std::array<int, 2> pidfds{s1.get(), s2.get()};
     for (int fd : pidfds)
       if (fd >= 0) sys::calls.pidfd_send_signal(fd, SIGKILL, nullptr, 0);
     for (int fd : pidfds) {
@@ -325,8 +335,13 @@ inline result<init_role> run_stage0(const init_options& opt, char* const* envp, 
        [&](const record& r, pid_t) -> result<reply> {
          st.s2_pid = static_cast<pid_t>(r.value);
          int fd = sys::calls.pidfd_open(st.s2_pid, 0);  // stage-2 waits for us: it is alive
-         if (fd == -1)
-           return with_context(with_pid(posix_error(step::pidfd_open), st.s2_pid), "stage-2");
+         if (fd == -1) {
+           // Without its pidfd abort() cannot reach it: killed by pid now (it is blocked on
+           // our go-ahead, so the pid is still its own).
+           const int e = errno;
+           sys::calls.kill(st.s2_pid, SIGKILL);
+           return with_context(with_pid(posix_error(step::pidfd_open, e), st.s2_pid), "stage-2");
+         }
          st.s2.reset(fd);
          lg.debug("stage-1 pid ", st.s1_pid, ", stage-2 pid ", st.s2_pid);
          std::uint64_t t = tr ? trace_now() : 0;
