@@ -71,6 +71,10 @@ struct runc_parent_options {
   // Called with stage-0's pid after it is started and before the message is written (e.g. to
   // look at /proc/<pid>/exe while the init waits for its message).
   std::function<void(pid_t)> on_spawn;
+  // Instead of execve(argv): runs this in the forked child, its fds placed as above and `envp`
+  // the environment built here, and _exits with what it returns (an in-process init, for fault
+  // injection through sys::calls). It may allocate: the harness is single-threaded.
+  std::function<int(char* const* envp)> run_in_child;
 };
 
 struct process_status {
@@ -238,8 +242,9 @@ inline result<runc_run> run_runc_init(const runc_parent_options& o) {
   pid_t pid = ::fork();
   if (pid == -1) return posix_error(step::fork);
   if (pid == 0) {
-    if (detail::place_fds(from.data(), to.data(), nfds))
-      ::execve(argv[0], argv.data(), envp.data());
+    if (!detail::place_fds(from.data(), to.data(), nfds)) ::_exit(127);
+    if (o.run_in_child) ::_exit(o.run_in_child(envp.data()));
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   runc_run run;
