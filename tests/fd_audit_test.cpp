@@ -1,16 +1,20 @@
 // fd audit from inside (issue 9, "Then prove it" 4): for every entry path the spawned command
 // lists its own descriptors (`ls -l /proc/self/fd`, ls's own directory fd left out): only 0, 1,
-// 2 and the fds passed on purpose (mount sources included). And after injected failures in the
-// parent (an id-map write, a socketpair, a clone3) the caller has leaked no fd and no child.
+// 2 and the fds passed on purpose (mount sources included; runc-init: what stage-2 execs,
+// without the init and log pipes the runc-style parent gave it as fds 3 and 4). And after
+// injected failures in the parent (an id-map write, a socketpair, a clone3) the caller has
+// leaked no fd and no child.
 #include <doctest/doctest.h>
 #include <linux/close_range.h>
 
 #include <set>
 #include <sstream>
 
+#include "nsentry/bootstrap.hpp"
 #include "nsentry/executor.hpp"
 #include "nsentry/spawn.hpp"
 #include "tests/exec_test_util.hpp"
+#include "tests/runc_parent.hpp"
 
 using namespace nsentry;
 using namespace testutil;
@@ -216,6 +220,49 @@ TEST_CASE("every entry path: the command holds only 0, 1, 2 and what was passed 
       });
       CHECK_MESSAGE(seen == std3, str(seen));
     }
+  }
+}
+
+TEST_CASE("runc-init: the command stage-2 execs holds only 0, 1, 2 (not the init's fds 3, 4)") {
+  target t({"--pid", "--mount-proc", "--net", "--uts", "--ipc"});
+  plan joins;
+  joins.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)},
+                {ns_kind::uts, proc_ns_path(t.pid(), ns_kind::uts)},
+                {ns_kind::ipc, proc_ns_path(t.pid(), ns_kind::ipc)},
+                {ns_kind::pid, proc_ns_path(t.pid(), ns_kind::pid)}};
+  plan creates;
+  creates.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts, ns_kind::pid};
+  creates.uid_map = three_ranges();
+  creates.gid_map = three_ranges();
+  for (const plan* p : {&joins, &creates}) {
+    const std::string what =
+        p == &joins ? "joins net, uts, ipc, pid" : "creates user, mnt, uts, pid";
+    INFO(what);
+    auto msg = bootstrap::encode(*p, runc_protocol::v1_2);
+    REQUIRE_OK(msg);
+    std::string bytes(reinterpret_cast<const char*>(msg.value().data()), msg.value().size());
+    auto seen = audit([&] {
+      test::runc_parent_options o;
+      o.argv = {nsentry_bin(), "runc-init", "--"};
+      o.argv.insert(o.argv.end(), list_fds.begin(), list_fds.end());
+      o.env = {"ASAN_OPTIONS=detect_leaks=0"};  // see enter_cli_test's bin_for_pid
+      o.log_pipe = true;
+      o.message = {bytes};
+      auto r = test::run_runc_init(o);
+      if (!r) {
+        std::fprintf(stderr, "harness: %s\n", r.error().message().c_str());
+        return 7;
+      }
+      const test::runc_run& x = r.value();
+      if (!x.stage0.exited_zero() || !x.pids || !x.stage1.exited_zero() ||
+          !x.stage2.exited_zero() || !x.strays.empty() || x.timed_out) {
+        std::fprintf(stderr, "runc-init failed: %s %s\n", x.log_bytes.c_str(),
+                     x.stderr_text.c_str());
+        return 8;
+      }
+      return 0;
+    });
+    CHECK_MESSAGE(seen == (std::set<int>{0, 1, 2}), str(seen));
   }
 }
 
