@@ -18,6 +18,18 @@
 //    fail up front with errc::multi_threaded and change nothing. mnt and user unshare the
 //    thread's fs_struct first.
 //  - pid and time change only what children get (children_only()): fork afterwards.
+//  - A failure is not rolled back. Everything that can be checked first is (every path opened
+//    and found to be a namespace file, kinds distinct, the thread rules): those errors change
+//    nothing. A failure after the first setns (a later setns, becoming root in a joined user
+//    namespace, the verification) leaves the thread where the joins so far took it: some kinds
+//    joined (in join_fds' order: non-user kinds as given, then user, then retries), the rest
+//    not, and after a user join its credentials changed. The error names the kind and path
+//    that failed, not what was joined. The caller must treat the thread as lost: end it (a
+//    thread of a multi-threaded process) or exit/exec (the only thread); it cannot be moved
+//    back in general (a thread that joined a user namespace has no capabilities left in its
+//    old one). For a visit that must be undone use enter_scoped/ns_home (a partial entry is
+//    restored before the error is returned); for the caller to stay put, run_plan. join_pid's
+//    one setns(pidfd) commits all or nothing (only becoming root can fail after it).
 //  - Parent side: they allocate (paths, errors).
 #pragma once
 
