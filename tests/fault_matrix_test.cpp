@@ -346,7 +346,8 @@ nsentry::step step_named_in(const std::string& text) {
 
 // runc's contract, seen from its parent: success is a pid report and three clean exits; a
 // failure is stage-0 exiting 1 (or, past stage-0's part, stage-2 exiting 126/127 after a failed
-// exec) with one "fatal" JSON line on the log pipe that names the step; every stage the init
+// exec) with a "fatal" JSON line on the log pipe (or "FATAL:" on stderr when the log pipe
+// itself is unusable) that names the step; every stage the init
 // started is dead and reaped (CLONE_PARENT: they are the parent's children), none timed out.
 outcome from_runc(const result<runc_run>& rr) {
   outcome o;
@@ -363,6 +364,12 @@ outcome from_runc(const result<runc_run>& rr) {
     if (l.rfind("{\"level\":\"fatal\"", 0) != 0) continue;
     if (fatal.empty()) first_fatal = l;
     fatal += (fatal.empty() ? "" : " | ") + l;
+  }
+  // A log pipe the init cannot use (its examination failed): "FATAL: <message>" on stderr.
+  if (fatal.empty()) {
+    std::istringstream err(r.stderr_text);
+    for (std::string l; std::getline(err, l);)
+      if (l.rfind("FATAL: ", 0) == 0 && fatal.empty()) fatal = first_fatal = l;
   }
   // Stages stage-0 never reported (no pid report): dead and reaped, whether they had done
   // their part (0), failed (1) or were killed.
