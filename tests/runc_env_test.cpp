@@ -321,6 +321,10 @@ TEST_CASE("an fstat error other than EBADF is named as such") {
   auto s = scan({f.init_var()});
   REQUIRE(s.state == env_scan::status::invalid);
   CHECK(std::string(s.reason) == "fstat failed");
+  CHECK(s.reason_errno == EIO);
+  auto r = to_result(s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message().find("fstat failed: Input/output error") != std::string::npos);
   s = scan({f.init_var(), f.log_var()});
   REQUIRE(s.state == env_scan::status::invalid);
   CHECK(std::string(s.bad_variable) == log_pipe_var);

@@ -19,7 +19,7 @@
 //                           in the init socket.
 // Reasons: "not an open file descriptor", "not a socket", "not a unix stream socket",
 // "not a pipe or socket", "not open for writing", "same open file as _LIBCONTAINER_INITPIPE=N",
-// and "fstat failed" for an fstat error other than EBADF.
+// and "fstat failed: <errno text>" for an fstat error other than EBADF.
 //
 // Order: the init pipe decides first whether this is an init at all, so a process that merely
 // inherited a stray _LIBCONTAINER_LOGPIPE never fails (runc 1.1 would bail). When it is an init,
@@ -46,6 +46,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -92,6 +93,8 @@ struct env_scan {
   const char* bad_variable = nullptr;
   const char* bad_value = nullptr;
   const char* reason = nullptr;
+  // When the reason is a failed call ("fstat failed"): its errno, else 0.
+  int reason_errno = 0;
   // When the reason is about another variable too ("same open file as"): that one and its value.
   const char* other_variable = nullptr;
   const char* other_value = nullptr;
@@ -127,10 +130,12 @@ inline const char* parse_decimal(const char* text, int max, int& value) noexcept
   return nullptr;
 }
 
-// fstat(fd) into `st`; why it failed, or nullptr.
+inline constexpr const char fstat_failed[] = "fstat failed";
+
+// fstat(fd) into `st`; why it failed, or nullptr. On "fstat failed", errno is fstat's.
 inline const char* fstat_problem(int fd, struct stat& st) noexcept {
   if (sys::calls.fstat(fd, &st) == 0) return nullptr;
-  return errno == EBADF ? "not an open file descriptor" : "fstat failed";
+  return errno == EBADF ? "not an open file descriptor" : fstat_failed;
 }
 
 // Why `fd` cannot be the log pipe, or nullptr. `st` is its fstat when it is open.
@@ -166,6 +171,7 @@ inline env_scan scan_env(char* const* envp) noexcept {
   if (init == nullptr || *init == '\0') return out;  // not an init: nothing else matters
 
   auto fail = [&out](const char* var, const char* value, const char* why) {
+    out.reason_errno = why == detail::fstat_failed ? errno : 0;
     out.state = env_scan::status::invalid;
     out.bad_variable = var;
     out.bad_value = value;
@@ -234,6 +240,10 @@ inline result<std::optional<init_env>> to_result(const env_scan& s) {
   detail += s.bad_value;
   detail += ": ";
   detail += s.reason;
+  if (s.reason_errno != 0) {
+    detail += ": ";
+    detail += std::strerror(s.reason_errno);
+  }
   if (s.other_variable != nullptr) {
     detail += ' ';
     detail += s.other_variable;

@@ -382,6 +382,9 @@ inline init_role init(const init_options& opt = {}) noexcept {
     if (scan.other_variable != nullptr)
       lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason, " ", scan.other_variable,
                "=", scan.other_value);
+    else if (scan.reason_errno != 0)
+      lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason, ": ",
+               errno_text{scan.reason_errno});
     else
       lg.fatal(scan.bad_variable, "=", scan.bad_value, ": ", scan.reason);
     ::_exit(1);
