@@ -192,9 +192,15 @@ class path_string {
   std::string_view view() const noexcept { return {data(), size_}; }
   operator std::string_view() const noexcept { return view(); }
 
-  // The one comparison: with another path_string, a std::string or a literal alike.
-  friend bool operator==(const path_string& a, std::string_view b) noexcept {
-    return a.view() == b;
+  // Byte-wise, with another path_string or any string (std::string, a literal, a view).
+  friend bool operator==(const path_string& a, const path_string& b) noexcept {
+    return a.view() == b.view();
+  }
+  template <class S>
+  requires(std::is_convertible_v<const S&, std::string_view> &&
+           !std::is_same_v<S, path_string>) friend bool
+  operator==(const path_string& a, const S& b) noexcept {
+    return a.view() == std::string_view(b);
   }
 
  private:
