@@ -13,6 +13,10 @@
 //
 //   bazel run -c opt //bench:bootstrap_bench -- [--rounds=N] [--batch=N] [--json=FILE]
 //
+// Instructions per parse, which the machine's load does not change (callgrind; the difference
+// of two runs takes out start-up and loading):
+//   valgrind --tool=callgrind bootstrap_bench --only=c_multimap --loop=2000   # minus --loop=1000
+//
 // Reads the captures from ../shared/testdata/runc-1.1.5 or $NSENTRY_CAPTURES.
 #include <time.h>
 #include <unistd.h>
@@ -151,10 +155,20 @@ int main(int argc, char** argv) {
   const long rounds = flag(argc, argv, "--rounds", 301);
   const long batch = flag(argc, argv, "--batch", 2000);
   const char* json = flag_str(argc, argv, "--json");
-  static const auto captures = load();
+  const char* only = flag_str(argc, argv, "--only");
+  const long loop = flag(argc, argv, "--loop", 0);
+  static const auto captures = [only] {
+    auto all = load();
+    if (only) std::erase_if(all, [only](const capture& c) { return c.name != only; });
+    return all;
+  }();
   if (captures.empty()) {
     std::fprintf(stderr, "no captures in %s (set NSENTRY_CAPTURES)\n", captures_dir().c_str());
     return 1;
+  }
+  if (loop > 0) {  // parses only, untimed: for callgrind
+    for (const auto& c : captures) time_parse(c, loop);
+    return g_failed ? 1 : 0;
   }
   std::vector<row> rows;
   for (const auto& c : captures) {

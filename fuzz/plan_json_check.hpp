@@ -31,7 +31,7 @@ inline bool representable(const plan& p, runc_protocol proto) {
   if (proto == runc_protocol::v1_2 && p.mount_sources) return false;
   std::size_t paths = 0;
   for (const auto& j : p.join) {
-    if (j.path.find(',') != std::string::npos || has_nul(j.path)) return false;
+    if (j.path.view().find(',') != std::string_view::npos || has_nul(j.path)) return false;
     paths += (paths ? 1 : 0) + name_of(j.kind).size() + 1 + j.path.size();
   }
   if (paths + 1 > max_payload) return false;

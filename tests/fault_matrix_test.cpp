@@ -477,7 +477,7 @@ TEST_CASE("fault matrix: every syscall site x errno of every plan shape") {
       {"join_paths+user", true, nothing, [&] { return from(join_paths(user_paths)); }});
   shapes.push_back({"run_plan join+user", false, nothing, [&] {
                       plan p;
-                      p.join = user_paths;
+                      for (const auto& j : user_paths) p.join.push_back(j);
                       return run_and_wait(run_plan(p, cmd));
                     }});
   shapes.push_back({"run_plan create user+3 ranges", false, nothing, [&] {

@@ -71,6 +71,42 @@ TEST_CASE("invalid maps are refused with the line named") {
   }
 }
 
+TEST_CASE("fields of every length: digits read 8 at a time agree with one at a time") {
+  // Each value as its own digits, with leading zeros, and before each separator the parser
+  // knows (space, tab, newline, end), so every digit count from 1 to 25 and every position of
+  // the first non-digit within an 8-byte read is met.
+  const std::uint64_t values[] = {
+      0,        1,         9,          10,         99999,      1234567,     12345678,
+      99999999, 100000000, 4294967294, 4294967295, 4294967296, 99999999999, 18446744073709551615u};
+  for (std::uint64_t v : values) {
+    for (std::size_t zeros : {0, 1, 7, 15}) {
+      const std::string digits = std::string(zeros, '0') + std::to_string(v);
+      for (std::string_view after : {" 1 1\n", "\t1\t1", " 1 1"}) {
+        const std::string text = digits + std::string(after);
+        CAPTURE(text);
+        auto r = id_map::parse(text, step::uid_map);
+        if (v > UINT32_MAX) {
+          REQUIRE(r.has_error());
+          CHECK(r.error().detail == "line 1: field 1 exceeds 4294967295");
+        } else if (v + 1 > UINT32_MAX) {
+          REQUIRE(r.has_error());  // inside + count runs past 4294967294
+        } else {
+          REQUIRE_OK(r);
+          CHECK(r.value().ranges()[0] == id_range{static_cast<std::uint32_t>(v), 1, 1});
+        }
+      }
+    }
+  }
+  // A byte over 0x7F right after the digits ends them like any other non-digit.
+  auto high = id_map::parse("5\xff 1 1\n", step::uid_map);
+  REQUIRE(high.has_error());
+  CHECK(high.error().detail ==
+        "line 1: expected 3 decimal fields \"inside outside count\", got \"5\xff 1 1\"");
+  auto nul = id_map::parse(std::string_view("0 0 1\0", 6), step::uid_map);
+  REQUIRE(nul.has_error());
+  CHECK(nul.error().detail == "line 1: trailing text \"" + std::string(1, '\0') + "\"");
+}
+
 TEST_CASE("ranges that touch but do not overlap are fine; the last valid id is 4294967294") {
   CHECK(id_map::parse("0 0 10\n10 10 10\n").has_value());
   CHECK(id_map::parse("4294967294 0 1\n").has_value());

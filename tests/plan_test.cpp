@@ -4,6 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <new>
+#include <span>
+#include <string>
+
 #include "tests/testing.hpp"
 
 using namespace nsentry;
@@ -15,6 +20,8 @@ id_map one_range() {
   REQUIRE_OK(m);
   return m.value();
 }
+
+std::string proc_path_for_test(ns_kind k) { return "/proc/1/ns/" + std::string(name_of(k)); }
 
 bool detail_has(const result<void>& r, std::string_view words) {
   return !r && r.error().detail.find(words) != std::string::npos;
@@ -148,4 +155,78 @@ TEST_CASE("format_time_offsets") {
   CHECK(format_time_offsets(o) == "monotonic 86400 5\nboottime -7 999999999\n");
   CHECK(time_clock_from_name("boottime") == time_clock::boottime);
   CHECK(time_clock_from_name("realtime") == std::nullopt);
+}
+
+TEST_CASE("path_string: in place up to inline_capacity bytes, on the heap beyond, NUL-terminated") {
+  const std::string fits(path_string::inline_capacity, 'a');
+  const std::string over = fits + "b";
+  for (const std::string& s : {std::string(), std::string("/proc/1/ns/net"), fits, over}) {
+    CAPTURE(s.size());
+    path_string p = s;
+    CHECK(p == s);
+    CHECK(p.size() == s.size());
+    CHECK(p.empty() == s.empty());
+    CHECK(std::strlen(p.c_str()) == s.size());
+    path_string copy = p;
+    CHECK(copy == p);
+    CHECK(copy.data() != p.data());
+    path_string moved = std::move(copy);
+    CHECK(moved == s);
+    CHECK(copy.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+    CHECK(*copy.c_str() == '\0');
+    for (const std::string& t : {std::string("/x"), over}) {
+      path_string a = s;
+      a = path_string(t);
+      CHECK(a == t);
+      const path_string& same = a;
+      a = same;  // self-assignment keeps the bytes
+      CHECK(a == t);
+      a.assign(a.view().substr(1));  // a part of its own bytes
+      CHECK(a == t.substr(1));
+    }
+  }
+  CHECK(sizeof(path_string) == 128);
+  CHECK(ns_join{ns_kind::net, "/a"} == ns_join{ns_kind::net, std::string("/a")});
+  CHECK_FALSE(ns_join{ns_kind::net, "/a"} == ns_join{ns_kind::ipc, "/a"});
+  const path_string net("/run/netns/x");
+  std::string_view v = net;
+  CHECK(v == "/run/netns/x");
+}
+
+TEST_CASE("inplace_vector: elements in place, full at capacity, moves leave it empty") {
+  inplace_vector<ns_join, 2> v;
+  CHECK(v.empty());
+  CHECK(decltype(v)::capacity() == 2);
+  v.push_back({ns_kind::net, "/a"});
+  CHECK(v.try_push_back({ns_kind::ipc, std::string(200, 'x')}) != nullptr);
+  CHECK(v.try_push_back({ns_kind::uts, "/c"}) == nullptr);
+  CHECK_THROWS_AS(v.push_back({ns_kind::uts, "/c"}), std::bad_alloc);
+  REQUIRE(v.size() == 2);
+  CHECK(v[1].path.size() == 200);
+  inplace_vector<ns_join, 2> copy = v;
+  CHECK(copy == v);
+  inplace_vector<ns_join, 2> moved = std::move(copy);
+  CHECK(moved == v);
+  CHECK(copy.empty());  // NOLINT(bugprone-use-after-move)
+  std::span<const ns_join> s = moved;
+  CHECK(s.size() == 2);
+  CHECK(s.front().kind == ns_kind::net);
+  moved.pop_back();
+  CHECK(moved.size() == 1);
+  CHECK_FALSE(moved == v);
+  moved = v;
+  CHECK(moved == v);
+  moved.clear();
+  CHECK(moved.empty());
+}
+
+TEST_CASE("a plan holds one join per kind and one offset per clock in place") {
+  plan p;
+  for (ns_kind k : all_ns_kinds) p.join.push_back({k, proc_path_for_test(k)});
+  CHECK(p.join.size() == ns_kind_count);
+  CHECK(p.join.try_push_back({ns_kind::net, "/x"}) == nullptr);
+  CHECK(p.time_offsets.capacity() == time_clock_count);
+  plan q = p;
+  CHECK(q == p);
+  CHECK_OK(p.validate());
 }

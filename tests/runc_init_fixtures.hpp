@@ -219,10 +219,10 @@ plan rewrite(const captures::capture& c, pid_t target, const std::string& netns_
     if (j.path == "/run/netns/capns") {
       j.path = netns_path;
     } else {
-      REQUIRE(j.path.rfind("/proc/", 0) == 0);
+      REQUIRE(j.path.view().starts_with("/proc/"));
       j.path = proc_ns_path(target, j.kind);
     }
-    joined[j.kind] = ns_ino(j.path);
+    joined[j.kind] = ns_ino(std::string(j.path));
     REQUIRE(joined[j.kind] != 0);
   }
   return out;

@@ -109,7 +109,7 @@ inline boost::json::object plan_to_json(const plan& p) {
       a.push_back(json::object{{"inside", r.inside}, {"outside", r.outside}, {"count", r.count}});
     return a;
   };
-  auto opt_string = [](const std::optional<std::string>& s) -> json::value {
+  auto opt_string = [](const std::optional<path_string>& s) -> json::value {
     if (s) return detail::bytes_to_json(*s);
     return nullptr;
   };
@@ -319,7 +319,9 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
       auto k = ns_kind_from_name(name);
       if (!k) return json_error(at + ".ns", "unknown namespace kind \"" + name + "\"");
       NSENTRY_TRY(auto path, json_bytes(jo->at("path"), at + ".path"));
-      p.join.push_back({*k, std::move(path)});
+      if (p.join.size() == p.join.capacity())
+        return json_error(at, "more entries than namespace kinds (a kind is joined twice)");
+      p.join.push_back({*k, path});
     }
   }
   if (auto* m = o.if_contains("uid_map")) {
@@ -356,6 +358,8 @@ inline result<plan> plan_from_json(const boost::json::value& v) {
                   json_int(to->at("secs"), at + ".secs", std::numeric_limits<std::int64_t>::min(),
                            std::numeric_limits<std::int64_t>::max()));
       NSENTRY_TRY(auto ns, json_int(to->at("nanosecs"), at + ".nanosecs", 0, 999'999'999));
+      if (p.time_offsets.size() == p.time_offsets.capacity())
+        return json_error(at, "more entries than clocks (a clock is given twice)");
       p.time_offsets.push_back({*clock, secs, ns});
     }
   }

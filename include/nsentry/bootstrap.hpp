@@ -30,13 +30,15 @@
 //
 // Contract: parent-side; thread-safe (no shared state); read() makes only read(2) calls through
 // sys::calls, and reads exactly one message, nothing past it. parse() builds error text only
-// when it fails: a message without NS_PATHS, maps, tool paths or mount sources parses with no
-// heap allocation, and so does one whose id maps have at most 4 ranges each (id_map keeps them
-// in place); otherwise one allocation for the join list, one per id map over 4 ranges, and one
-// per string longer than std::string's inline buffer (tests/bootstrap_test.cpp).
+// when it fails, and builds the plan in the result it returns. It allocates nothing for a
+// message whose paths fit path_string's inline capacity (111 bytes) and whose id maps have at
+// most 4 ranges: every runc capture (tests/bootstrap_test.cpp). Otherwise one allocation per
+// longer path, one per id map of 5..16 ranges, and runc 1.1's MOUNT_SOURCES list.
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -88,6 +90,8 @@ enum class attr : std::uint16_t {
   mount_sources = 27290,  // runc 1.1
   timensoffset = 27290,   // runc >= 1.2
 };
+inline constexpr unsigned attr_count =
+    static_cast<unsigned>(attr::mount_sources) - static_cast<unsigned>(attr::clone_flags) + 1;
 
 namespace detail {
 
@@ -140,32 +144,46 @@ struct attribute_view {
 
   std::string where() const { return detail::where(type, offset); }
 
+  // The accessors are small enough to inline; their errors are built out of line.
   result<std::uint32_t> u32() const {
-    if (payload.size() != 4)
-      return malformed(where() + "payload is " + std::to_string(payload.size()) +
-                       " bytes, expected a 4-byte integer");
+    if (payload.size() != 4) return not_u32();
     return load32(payload.data());
   }
 
-  // The payload without its NUL; the NUL is part of nla_len. `allow_inner_nul` is for the
-  // NUL-separated MOUNT_SOURCES list.
+  // The payload without its NUL, which is part of nla_len; not checked for a NUL inside, for
+  // the texts whose own parser refuses one (and which then report string()'s error).
+  result<std::string_view> terminated() const {
+    if (payload.empty() || payload.back() != std::byte{0}) return unterminated();
+    return std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size() - 1);
+  }
+
+  // The payload without its NUL. `allow_inner_nul` is for the NUL-separated MOUNT_SOURCES list.
   result<std::string_view> string(bool allow_inner_nul = false) const {
-    if (payload.empty() || payload.back() != std::byte{0})
-      return malformed(where() + "string payload lacks its terminating NUL");
-    std::string_view s(reinterpret_cast<const char*>(payload.data()), payload.size() - 1);
+    NSENTRY_TRY(auto s, terminated());
     if (!allow_inner_nul) {
-      if (auto nul = s.find('\0'); nul != std::string_view::npos)
-        return malformed(where() + "string has a NUL inside, at offset " +
-                         std::to_string(offset + attr_header_size + nul));
+      if (auto nul = s.find('\0'); nul != std::string_view::npos) return nul_inside(nul);
     }
     return s;
   }
+
+ private:
+  [[gnu::cold, gnu::noinline]] error not_u32() const {
+    return malformed(where() + "payload is " + std::to_string(payload.size()) +
+                     " bytes, expected a 4-byte integer");
+  }
+  [[gnu::cold, gnu::noinline]] error unterminated() const {
+    return malformed(where() + "string payload lacks its terminating NUL");
+  }
+  [[gnu::cold, gnu::noinline]] error nul_inside(std::size_t at) const {
+    return malformed(where() + "string has a NUL inside, at offset " +
+                     std::to_string(offset + attr_header_size + at));
+  }
 };
 
-inline result<std::vector<ns_join>> parse_ns_paths(const attribute_view& a) {
-  NSENTRY_TRY(auto text, a.string());
-  std::vector<ns_join> out;
-  out.reserve(count_of(text, ',') + 1);
+// The first NS_PATHS element of `text` that parse_ns_paths would refuse, and why, with the text
+// it always gave; only called when there is one.
+[[gnu::cold, gnu::noinline]] inline error ns_paths_error(const attribute_view& a,
+                                                         std::string_view text) {
   ns_set seen;
   for (;;) {
     auto comma = text.find(',');
@@ -182,35 +200,134 @@ inline result<std::vector<ns_join>> parse_ns_paths(const attribute_view& a) {
     if (seen.contains(*kind))
       return malformed(a.where() + "NS_PATHS names " + std::string(name_of(*kind)) + " twice");
     seen.insert(*kind);
-    out.push_back({*kind, std::string(elem.substr(colon + 1))});
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
   }
+  return malformed(a.where() + "NS_PATHS refused");  // not reached: called on a refusal
+}
+
+// Each kind's name as an integer, its i-th byte the name's i-th character.
+constexpr std::uint64_t packed_name(std::string_view name) noexcept {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < name.size(); ++i)
+    v |= std::uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
+  return v;
+}
+static_assert(std::ranges::all_of(ns_kinds, [](const auto& r) { return r.name.size() < 8; }),
+              "kind_before_colon reads a kind, its ':' included, in 8 bytes");
+
+// A perfect hash of the packed names: (name * multiplier) >> (64 - bits) differs for every
+// kind; the multiplier is found at compile time.
+inline constexpr unsigned kind_hash_bits = 4;
+inline constexpr std::uint64_t kind_hash_multiplier = [] {
+  for (std::uint64_t m = 0x9E3779B97F4A7C15;; m += 2) {
+    bool used[1 << kind_hash_bits] = {};
+    bool ok = true;
+    for (const auto& r : ns_kinds) {
+      const auto h = (packed_name(r.name) * m) >> (64 - kind_hash_bits);
+      ok = ok && !used[h];
+      used[h] = true;
+    }
+    if (ok) return m;
+  }
+}();
+struct kind_slot {
+  std::uint64_t name = 0;  // 0: no kind hashes here
+  ns_kind kind{};
+};
+inline constexpr std::array<kind_slot, 1 << kind_hash_bits> kind_slots = [] {
+  std::array<kind_slot, 1 << kind_hash_bits> out{};
+  for (const auto& r : ns_kinds)
+    out[(packed_name(r.name) * kind_hash_multiplier) >> (64 - kind_hash_bits)] = {
+        packed_name(r.name), r.kind};
   return out;
+}();
+
+// The kind named by "<kind>:" at the start of [p, end) (`end - p` >= 8), and the ':' after it,
+// if a known kind's name and its ':' are there; else nullopt.
+inline std::optional<std::pair<ns_kind, const char*>> kind_before_colon(const char* p,
+                                                                        const char* end) noexcept {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
+  // The first ':' byte: the lowest set top bit of `m` (exact for the first zero byte of y).
+  const std::uint64_t y = x ^ 0x3A3A3A3A3A3A3A3A;
+  const std::uint64_t m = (y - 0x0101010101010101) & ~y & 0x8080808080808080;
+  if (m == 0) return std::nullopt;
+  const auto colon = static_cast<std::size_t>(std::countr_zero(m)) / 8;
+  if (colon == 0 || colon >= static_cast<std::size_t>(end - p)) return std::nullopt;
+  const std::uint64_t key = x & ((std::uint64_t{1} << (8 * colon)) - 1);
+  const kind_slot& slot = kind_slots[(key * kind_hash_multiplier) >> (64 - kind_hash_bits)];
+  if (slot.name != key) return std::nullopt;
+  return std::pair{slot.kind, p + colon};
 }
 
-inline result<id_map> parse_map(const attribute_view& a, nsentry::step which) {
+// "kind:path,kind:path" into `out`, which is empty and holds one join per kind: a kind named
+// twice is refused before it could overflow. The loop builds no text (ns_paths_error does).
+inline result<void> parse_ns_paths(const attribute_view& a, plan::join_list& out) {
   NSENTRY_TRY(auto text, a.string());
+  ns_set seen;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  for (;;) {
+    const void* c = std::memchr(p, ',', static_cast<std::size_t>(end - p));
+    const char* const comma = c ? static_cast<const char*>(c) : end;
+    std::optional<std::pair<ns_kind, const char*>> kind;
+    if (comma - p >= 8) {
+      kind = kind_before_colon(p, comma);
+    } else if (const void* colon = std::memchr(p, ':', static_cast<std::size_t>(comma - p))) {
+      auto k = ns_kind_from_name(std::string_view(p, static_cast<const char*>(colon)));
+      if (k) kind.emplace(*k, static_cast<const char*>(colon));
+    }
+    if (!kind || kind->second + 1 == comma || seen.contains(kind->first))
+      return ns_paths_error(a, text);
+    seen.insert(kind->first);
+    out.emplace_back(kind->first, std::string_view(kind->second + 1, comma));
+    if (comma == end) break;
+    p = comma + 1;
+  }
+  return success();
+}
+
+// The map parser refuses a NUL, so the text is searched for one only when it fails.
+inline result<void> parse_map(const attribute_view& a, nsentry::step which, id_map& out) {
+  NSENTRY_TRY(auto text, a.terminated());
   if (text.empty()) return malformed(a.where() + "empty " + std::string(name_of(which)));
-  auto m = id_map::parse(text, which);
-  if (!m) return malformed(a.where() + std::string(name_of(which)) + " " + m.error().detail);
-  return std::move(m).value();
+  if (auto r = out.assign_parsed(text, which); !r) {
+    NSENTRY_TRY(a.string());
+    return malformed(a.where() + std::string(name_of(which)) + " " + r.error().detail);
+  }
+  return success();
 }
 
+// parse_decimal refuses a NUL, so the text is searched for one only when it fails.
 inline result<int> parse_oom(const attribute_view& a) {
-  NSENTRY_TRY(auto text, a.string());
+  NSENTRY_TRY(auto text, a.terminated());
+  // Up to "-1000": read here, as parse_decimal would.
+  if (const std::size_t neg = !text.empty() && text[0] == '-';
+      text.size() > neg && text.size() - neg <= 4) {
+    int v = 0;
+    std::size_t i = neg;
+    for (unsigned d;
+         i < text.size() && (d = static_cast<unsigned char>(text[i]) - unsigned{'0'}) <= 9; ++i)
+      v = v * 10 + static_cast<int>(d);
+    if (i == text.size() && v <= 1000) return neg ? -v : v;
+  }
   long long v = 0;
-  if (!parse_decimal(text, v))
+  if (!parse_decimal(text, v)) {
+    NSENTRY_TRY(a.string());
     return malformed(a.where() + "oom_score_adj " + quoted(text) + " is not a decimal integer");
+  }
   if (v < -1000 || v > 1000)
     return malformed(a.where() + "oom_score_adj " + quoted(text) + " is outside -1000..1000");
   return static_cast<int>(v);
 }
 
-inline result<std::string> parse_tool(const attribute_view& a) {
+inline result<void> parse_tool(const attribute_view& a, std::optional<path_string>& out) {
   NSENTRY_TRY(auto text, a.string());
   if (text.empty()) return malformed(a.where() + "empty tool path");
-  return std::string(text);
+  out.emplace(text);
+  return success();
 }
 
 // runc 1.1: each mount's source NUL-terminated (empty for non-bind mounts), then one more NUL.
@@ -228,10 +345,11 @@ inline result<std::vector<std::string>> parse_mount_sources(const attribute_view
   return out;
 }
 
-// runc >= 1.2: "<clock> <secs> <nanosecs>\n" per clock, in no particular order.
-inline result<std::vector<time_offset>> parse_time_offsets(const attribute_view& a) {
+// runc >= 1.2: "<clock> <secs> <nanosecs>\n" per clock, in no particular order. Into `out`,
+// which is empty and holds one offset per clock: a clock given twice is refused before it
+// could overflow.
+inline result<void> parse_time_offsets(const attribute_view& a, plan::time_offset_list& out) {
   NSENTRY_TRY(auto text, a.string());
-  std::vector<time_offset> out;
   std::size_t line_no = 0;
   while (!text.empty()) {
     ++line_no;
@@ -259,22 +377,17 @@ inline result<std::vector<time_offset>> parse_time_offsets(const attribute_view&
       if (o.clock == t.clock) return bad("clock given twice");
     out.push_back(t);
   }
-  return out;
+  return success();
 }
 
-}  // namespace detail
-
-// Parses one whole message: `msg` must be exactly the nlmsghdr's len bytes.
-inline result<plan> parse(std::span<const std::byte> msg,
-                          runc_protocol protocol = runc_protocol::v1_2,
-                          std::size_t max_size = default_max_size) {
-  using detail::malformed;
-  // Error text is built only on the failure paths: the success path makes no strings at all.
+// Why the message's header is refused; only called when it is.
+[[gnu::cold, gnu::noinline]] inline error header_error(std::span<const std::byte> msg,
+                                                       std::size_t max_size) {
   const auto hdr = [] { return std::string("header at offset 0: "); };
   if (msg.size() < header_size)
     return malformed(hdr() + "message is " + std::to_string(msg.size()) +
                      " bytes, shorter than the 16-byte header");
-  const std::uint32_t len = detail::load32(msg.data());
+  const std::uint32_t len = load32(msg.data());
   if (len < header_size)
     return malformed(hdr() + "length " + std::to_string(len) + " is below the 16-byte header");
   if (len > max_size)
@@ -287,37 +400,64 @@ inline result<plan> parse(std::span<const std::byte> msg,
   if (len < msg.size())
     return malformed(hdr() + "length " + std::to_string(len) + " but " +
                      std::to_string(msg.size()) + " bytes given");
-  if (std::uint16_t type = detail::load16(msg.data() + 4); type != init_msg)
-    return malformed("header at offset 4: message type " + std::to_string(type) +
-                     (type == 2 ? " (NLMSG_ERROR)" : "") + " is not INIT_MSG (62000)");
+  const std::uint16_t type = load16(msg.data() + 4);
+  return malformed("header at offset 4: message type " + std::to_string(type) +
+                   (type == 2 ? " (NLMSG_ERROR)" : "") + " is not INIT_MSG (62000)");
+}
 
-  plan p;
-  std::size_t first_seen[10] = {};  // offset of each known attribute already read, 0 = none
+// Why the attribute header at `pos` (every one before it sound) is refused; only called when
+// it is.
+[[gnu::cold, gnu::noinline]] inline error attribute_error(std::span<const std::byte> msg,
+                                                          std::size_t len, std::size_t pos) {
+  if (len - pos < attr_header_size)
+    return malformed("attribute at offset " + std::to_string(pos) + ": " +
+                     std::to_string(len - pos) + " bytes left, too few for an attribute header");
+  const std::uint16_t nla_len = load16(msg.data() + pos);
+  const std::uint16_t type = load16(msg.data() + pos + 2);
+  const std::string at = where(type, pos);
+  if (nla_len < attr_header_size)
+    return malformed(at + "length " + std::to_string(nla_len) +
+                     " is below the 4-byte attribute header");
+  if (nla_len > len - pos)
+    return malformed(at + "length " + std::to_string(nla_len) +
+                     " runs past the end of the message (" + std::to_string(len) + " bytes)");
+  const std::size_t padded = (std::size_t{nla_len} + 3) & ~std::size_t{3};
+  if (padded > len - pos)
+    return malformed(at + "padding runs past the end of the message (" + std::to_string(len) +
+                     " bytes)");
+  if (type < static_cast<std::uint16_t>(attr::clone_flags) ||
+      type > static_cast<std::uint16_t>(attr::mount_sources))
+    return malformed(at + "unknown attribute type");
+  std::size_t first = header_size;
+  while (first < pos && load16(msg.data() + first + 2) != type)
+    first += (std::size_t{load16(msg.data() + first)} + 3) & ~std::size_t{3};
+  return malformed(at + "duplicate attribute (first at offset " + std::to_string(first) + ")");
+}
+
+// parse()'s body, filling `p` (a default plan). The checks build no text: header_error,
+// attribute_error and the field parsers' own error functions do, when one fails.
+inline result<void> parse_into(std::span<const std::byte> msg, runc_protocol protocol,
+                               std::size_t max_size, plan& p) {
+  if (msg.size() < header_size) return header_error(msg, max_size);
+  const std::uint32_t len = load32(msg.data());
+  if (len < header_size || len > max_size || len != msg.size() ||
+      load16(msg.data() + 4) != init_msg)
+    return header_error(msg, max_size);
+
+  unsigned seen = 0;  // bit t: attribute clone_flags + t already read
   std::size_t pos = header_size;
   while (pos < len) {
-    if (len - pos < attr_header_size)
-      return malformed("attribute at offset " + std::to_string(pos) + ": " +
-                       std::to_string(len - pos) + " bytes left, too few for an attribute header");
-    const std::uint16_t nla_len = detail::load16(msg.data() + pos);
-    const std::uint16_t type = detail::load16(msg.data() + pos + 2);
-    const auto at = [type, pos] { return detail::where(type, pos); };
-    if (nla_len < attr_header_size)
-      return malformed(at() + "length " + std::to_string(nla_len) +
-                       " is below the 4-byte attribute header");
-    if (nla_len > len - pos)
-      return malformed(at() + "length " + std::to_string(nla_len) +
-                       " runs past the end of the message (" + std::to_string(len) + " bytes)");
+    if (len - pos < attr_header_size) return attribute_error(msg, len, pos);
+    const std::uint16_t nla_len = load16(msg.data() + pos);
+    const std::uint16_t type = load16(msg.data() + pos + 2);
     const std::size_t padded = (std::size_t{nla_len} + 3) & ~std::size_t{3};
-    if (padded > len - pos)
-      return malformed(at() + "padding runs past the end of the message (" + std::to_string(len) +
-                       " bytes)");
-    if (type < static_cast<std::uint16_t>(attr::clone_flags) ||
-        type > static_cast<std::uint16_t>(attr::mount_sources))
-      return malformed(at() + "unknown attribute type");
-    std::size_t& seen = first_seen[type - static_cast<std::uint16_t>(attr::clone_flags)];
-    if (seen != 0)
-      return malformed(at() + "duplicate attribute (first at offset " + std::to_string(seen) + ")");
-    seen = pos;
+    // Unsigned: a type below clone_flags wraps to a large index.
+    const unsigned index = static_cast<unsigned>(type) - static_cast<unsigned>(attr::clone_flags);
+    if (nla_len < attr_header_size || padded > len - pos || index >= attr_count ||
+        (seen >> index & 1))
+      return attribute_error(msg, len, pos);
+    seen |= 1u << index;
+    const auto at = [type, pos] { return detail::where(type, pos); };
 
     const detail::attribute_view a{type, pos,
                                    msg.subspan(pos + attr_header_size, nla_len - attr_header_size)};
@@ -330,15 +470,15 @@ inline result<plan> parse(std::span<const std::byte> msg,
         break;
       }
       case attr::ns_paths: {
-        NSENTRY_TRY(p.join, detail::parse_ns_paths(a));
+        NSENTRY_TRY(detail::parse_ns_paths(a, p.join));
         break;
       }
       case attr::uidmap: {
-        NSENTRY_TRY(p.uid_map, detail::parse_map(a, step::uid_map));
+        NSENTRY_TRY(detail::parse_map(a, step::uid_map, p.uid_map));
         break;
       }
       case attr::gidmap: {
-        NSENTRY_TRY(p.gid_map, detail::parse_map(a, step::gid_map));
+        NSENTRY_TRY(detail::parse_map(a, step::gid_map, p.gid_map));
         break;
       }
       case attr::setgroup: {
@@ -356,26 +496,39 @@ inline result<plan> parse(std::span<const std::byte> msg,
         break;
       }
       case attr::uidmappath: {
-        NSENTRY_TRY(p.uidmap_tool, detail::parse_tool(a));
+        NSENTRY_TRY(detail::parse_tool(a, p.uidmap_tool));
         break;
       }
       case attr::gidmappath: {
-        NSENTRY_TRY(p.gidmap_tool, detail::parse_tool(a));
+        NSENTRY_TRY(detail::parse_tool(a, p.gidmap_tool));
         break;
       }
       case attr::mount_sources: {  // == attr::timensoffset
         if (protocol == runc_protocol::v1_1) {
           NSENTRY_TRY(p.mount_sources, detail::parse_mount_sources(a));
         } else {
-          NSENTRY_TRY(p.time_offsets, detail::parse_time_offsets(a));
+          NSENTRY_TRY(detail::parse_time_offsets(a, p.time_offsets));
         }
         break;
       }
     }
     pos += padded;
   }
-  NSENTRY_TRY(p.validate());
-  return p;
+  return p.validate();
+}
+
+}  // namespace detail
+
+// Parses one whole message: `msg` must be exactly the nlmsghdr's len bytes.
+inline result<plan> parse(std::span<const std::byte> msg,
+                          runc_protocol protocol = runc_protocol::v1_2,
+                          std::size_t max_size = default_max_size) {
+  // The plan is built inside the result that is returned, which one return statement of one
+  // variable lets the compiler construct in the caller's storage: the plan is never moved.
+  result<plan> out{std::in_place_type<plan>};
+  if (auto r = detail::parse_into(msg, protocol, max_size, out.assume_value()); !r)
+    out = std::move(r).error();
+  return out;
 }
 
 // Reads exactly one message from a stream (runc's init pipe): the header, then len - 16 bytes,
@@ -467,14 +620,15 @@ inline result<std::vector<std::byte>> encode(const plan& p,
   if (!p.join.empty()) {
     std::string paths;
     for (const auto& j : p.join) {
-      if (j.path.find(',') != std::string::npos)
-        return nsentry_error(errc::invalid_plan, step::join,
-                             "path " + j.path + " contains ',', which NS_PATHS cannot carry");
+      if (j.path.view().find(',') != std::string_view::npos)
+        return nsentry_error(
+            errc::invalid_plan, step::join,
+            "path " + std::string(j.path) + " contains ',', which NS_PATHS cannot carry");
       NSENTRY_TRY(detail::no_nul(step::join, j.path));
       if (!paths.empty()) paths += ',';
       paths += name_of(j.kind);
       paths += ':';
-      paths += j.path;
+      paths += j.path.view();
     }
     NSENTRY_TRY(detail::put_string(out, attr::ns_paths, paths));
   }

@@ -77,7 +77,8 @@ inline std::vector<handler> plan_handlers(const plan& p) {
   std::vector<handler> out;
   out.emplace_back(record_type::id_maps, [&p](const record&, pid_t pid) -> result<reply> {
     NSENTRY_TRY(write_id_maps(pid, id_map_request{p.uid_map, p.gid_map, p.deny_setgroups(),
-                                                  p.uidmap_tool, p.gidmap_tool}));
+                                                  std::optional<std::string>(p.uidmap_tool),
+                                                  std::optional<std::string>(p.gidmap_tool)}));
     return reply::ack;
   });
   out.emplace_back(record_type::time_offsets, [&p](const record&, pid_t pid) -> result<reply> {

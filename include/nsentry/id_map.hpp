@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -114,77 +115,17 @@ class id_map {
   // Parses the kernel's text. Fields are decimal, separated by spaces or tabs; every line ends
   // in '\n' except that the last one may omit it. Errors name the 1-based line.
   static result<id_map> parse(std::string_view text, nsentry::step which = step::id_map) {
-    if (text.size() > max_text_bytes)
-      return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
-                            std::to_string(max_text_bytes));
-    // Ranges go to a local buffer first, so that a map of up to 4 lines (the usual) allocates
-    // nothing and one of up to 16 allocates once, exactly; error text is built only on the
-    // failure paths.
-    constexpr std::size_t local_ranges = 16;
-    std::uint32_t local[3 * local_ranges];  // inside, outside, count per range; not zeroed
-    std::size_t n = 0;
     id_map m;
-    const char* p = text.data();
-    const char* const end = p + text.size();
-    std::size_t line_no = 0;
-    while (p != end) {
-      ++line_no;
-      const char* const line_begin = p;
-      const auto line = [line_begin, end] {
-        const void* nl = std::memchr(line_begin, '\n', static_cast<std::size_t>(end - line_begin));
-        return std::string_view(line_begin, nl ? static_cast<const char*>(nl) : end);
-      };
-      std::uint32_t r[3];
-      for (std::size_t f = 0; f < 3; ++f) {
-        while (p != end && (*p == ' ' || *p == '\t')) ++p;
-        const char* const start = p;
-        const auto overflow = [&] {
-          return bad(which, line_no, "field " + std::to_string(f + 1) + " exceeds 4294967295");
-        };
-        const auto digit = [](char c) {
-          return static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'};
-        };
-        // 19 digits cannot overflow 64 bits, so the range check waits for the field's end;
-        // longer fields (leading zeros) are checked digit by digit.
-        std::uint64_t v = 0;
-        for (const char* const fast_end = end - p > 19 ? p + 19 : end; p != fast_end; ++p) {
-          const unsigned d = digit(*p);
-          if (d > 9) break;
-          v = v * 10 + d;
-        }
-        if (v > UINT32_MAX) return overflow();
-        for (; p != end; ++p) {
-          const unsigned d = digit(*p);
-          if (d > 9) break;
-          v = v * 10 + d;
-          if (v > UINT32_MAX) return overflow();
-        }
-        if (p == start) {
-          const std::string_view l = line();
-          return bad(which, line_no,
-                     l.empty() ? std::string("empty line")
-                               : "expected 3 decimal fields \"inside outside count\", got \"" +
-                                     std::string(l) + "\"");
-        }
-        r[f] = static_cast<std::uint32_t>(v);
-      }
-      while (p != end && (*p == ' ' || *p == '\t')) ++p;
-      if (p != end && *p != '\n')
-        return bad(which, line_no,
-                   "trailing text \"" +
-                       std::string(line().substr(static_cast<std::size_t>(p - line_begin))) + "\"");
-      if (p != end) ++p;  // the '\n'
-      if (n < local_ranges) {
-        std::memcpy(local + 3 * n, r, sizeof r);
-      } else {
-        if (n == local_ranges) m.take(local, n, 2 * local_ranges);
-        m.ranges_.push_back({r[0], r[1], r[2]});
-      }
-      ++n;
-    }
-    if (n <= local_ranges) m.take(local, n, n);
-    NSENTRY_TRY(m.validate(which));
+    NSENTRY_TRY(m.assign_parsed(text, which));
     return m;
+  }
+
+  // parse() into this map: its ranges replaced, or left empty on failure. No id_map is moved.
+  result<void> assign_parsed(std::string_view text, nsentry::step which = step::id_map) {
+    if (!ranges_.empty()) ranges_ = {};
+    auto r = parse_ranges(text, which);
+    if (!r) ranges_ = {};
+    return r;
   }
 
   // "0 100000 65536\n" per range, the format runc and the kernel use.
@@ -207,8 +148,10 @@ class id_map {
     if (ranges_.size() > max_ranges)
       return bad(which, std::to_string(ranges_.size()) + " ranges, over the kernel's limit of " +
                             std::to_string(max_ranges));
-    for (std::size_t i = 0; i < ranges_.size(); ++i) {
-      const auto& r = ranges_[i];
+    const id_range* const rs = ranges_.data();
+    const std::size_t size = ranges_.size();
+    for (std::size_t i = 0; i < size; ++i) {
+      const id_range& r = rs[i];
       if (r.count == 0) return bad(which, i + 1, "count is 0");
       if (std::uint64_t{r.inside} + r.count > UINT32_MAX)
         return bad(which, i + 1,
@@ -217,7 +160,7 @@ class id_map {
         return bad(which, i + 1,
                    "outside range " + span(r.outside, r.count) + " runs past 4294967294");
       for (std::size_t j = 0; j < i; ++j) {
-        const auto& o = ranges_[j];
+        const id_range& o = rs[j];
         if (overlap(o.inside, o.count, r.inside, r.count))
           return bad(which, i + 1,
                      "inside range " + span(r.inside, r.count) + " overlaps line " +
@@ -229,7 +172,7 @@ class id_map {
       }
     }
     // Only a map of more than 124 ranges can have a text over one page.
-    if (std::size_t n = ranges_.size() * max_line_bytes > max_text_bytes ? text_size() : 0;
+    if (std::size_t n = size * max_line_bytes > max_text_bytes ? text_size() : 0;
         n > max_text_bytes)
       return bad(which, "text is " + std::to_string(n) + " bytes, over the kernel's " +
                             std::to_string(max_text_bytes));
@@ -243,11 +186,118 @@ class id_map {
   bool operator==(const id_map&) const = default;
 
  private:
-  // Appends n ranges held as (inside, outside, count) triples, after reserving `capacity`.
-  void take(const std::uint32_t* triples, std::size_t n, std::size_t capacity) {
-    ranges_.reserve(capacity);
-    for (std::size_t i = 0; i < n; ++i)
-      ranges_.push_back({triples[3 * i], triples[3 * i + 1], triples[3 * i + 2]});
+  // Everything but the reset on failure; the map is empty. The loop builds no text: errors are
+  // made out of line.
+  result<void> parse_ranges(std::string_view text, nsentry::step which) {
+    if (text.size() > max_text_bytes)
+      return bad(which, "text is " + std::to_string(text.size()) + " bytes, over the kernel's " +
+                            std::to_string(max_text_bytes));
+    // The text with 8 NULs after it: every scan stops at a NUL (neither digit nor blank) without
+    // an end check, and digits are read 8 bytes at a time (read_digits).
+    char buf[max_text_bytes + 8];
+    std::memcpy(buf, text.data(), text.size());
+    std::memset(buf + text.size(), 0, 8);
+    const char* p = buf;
+    const char* const end = buf + text.size();
+    std::size_t line_no = 0;
+    bool invalid = false;  // a range validate() refuses
+    while (p != end) {
+      ++line_no;
+      const char* const line_begin = p;
+      std::uint32_t r[3];
+      for (std::size_t f = 0; f < 3; ++f) {
+        while (*p == ' ' || *p == '\t') ++p;
+        const digit_run d = read_digits(p);
+        if (d.length == 0) return no_fields(which, line_no, line_begin, end);
+        if (d.value > UINT32_MAX) return overflow(which, line_no, f);
+        r[f] = static_cast<std::uint32_t>(d.value);
+        p += d.length;
+      }
+      while (*p == ' ' || *p == '\t') ++p;
+      if (p != end && *p != '\n') return trailing(which, line_no, line_begin, p, end);
+      if (p != end) ++p;  // the '\n'
+      const id_range range{r[0], r[1], r[2]};
+      invalid = invalid || !fits(range, ranges_.data(), ranges_.size());
+      // None up to 4 ranges (kept in place), then one allocation for up to 16.
+      if (ranges_.size() == detail::id_range_store::inline_ranges) ranges_.reserve(16);
+      ranges_.push_back(range);
+    }
+    // validate()'s checks were made above, but for the count of ranges and the text's size;
+    // validate() names the first failure.
+    if (invalid || ranges_.size() * max_line_bytes > max_text_bytes) return validate(which);
+    return success();
+  }
+
+  // Does `r` pass validate()'s checks after `prev`, assumed valid?
+  static bool fits(const id_range& r, const id_range* prev, std::size_t n) noexcept {
+    if (r.count == 0 || std::uint64_t{r.inside} + r.count > UINT32_MAX ||
+        std::uint64_t{r.outside} + r.count > UINT32_MAX)
+      return false;
+    for (std::size_t j = 0; j < n; ++j)
+      if (overlap(prev[j].inside, prev[j].count, r.inside, r.count) ||
+          overlap(prev[j].outside, prev[j].count, r.outside, r.count))
+        return false;
+    return true;
+  }
+
+  static unsigned digit(char c) noexcept {
+    return static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'};
+  }
+  struct digit_run {
+    std::uint64_t value;  // over UINT32_MAX: only known to be over it
+    std::size_t length;
+  };
+  // The decimal digits at `p`. The 8 bytes at `p` must be readable, and the digits must end
+  // before the readable bytes do.
+  static digit_run read_digits(const char* p) noexcept {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
+    // Byte i (the i-th character) of t is its digit's value if it is a digit; a byte's top bit
+    // in `other` is set when it is not. A carry out of a byte only reaches later characters,
+    // after a non-digit.
+    const std::uint64_t t = x ^ 0x3030303030303030;
+    const std::uint64_t other = ((t + 0x7676767676767676) | t) & 0x8080808080808080;
+    if (other == 0) return read_long_digits(p);
+    const auto count = static_cast<unsigned>(std::countr_zero(other)) / 8;
+    if (count <= 1) return {t & 0xF & (0 - std::uint64_t{count}), count};  // 0 and 1 digit
+    // The digits in the top `count` bytes, the first one lowest; then pairs, quads, octets.
+    std::uint64_t v = t << (64 - 8 * count);
+    v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FF;
+    v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFF;
+    return {(v * 10000 + (v >> 32)) & 0xFFFFFFFF, count};
+  }
+  // 8 digits or more (leading zeros, or a number past 99999999), one at a time, saturating.
+  [[gnu::noinline]] static digit_run read_long_digits(const char* p) noexcept {
+    std::uint64_t v = 0;
+    std::size_t n = 0;
+    for (unsigned d; (d = digit(p[n])) <= 9; ++n) v = v > UINT32_MAX ? v : v * 10 + d;
+    return {v, n};
+  }
+  // The line that starts at `begin`, without its '\n'.
+  static std::string_view line_at(const char* begin, const char* end) noexcept {
+    const void* nl = std::memchr(begin, '\n', static_cast<std::size_t>(end - begin));
+    return std::string_view(begin, nl ? static_cast<const char*>(nl) : end);
+  }
+  [[gnu::cold, gnu::noinline]] static error no_fields(nsentry::step which, std::size_t line_no,
+                                                      const char* begin, const char* end) {
+    const std::string_view l = line_at(begin, end);
+    return bad(which, line_no,
+               l.empty() ? std::string("empty line")
+                         : "expected 3 decimal fields \"inside outside count\", got \"" +
+                               std::string(l) + "\"");
+  }
+  [[gnu::cold, gnu::noinline]] static error overflow(nsentry::step which, std::size_t line_no,
+                                                     std::size_t field) {
+    return bad(which, line_no, "field " + std::to_string(field + 1) + " exceeds 4294967295");
+  }
+  [[gnu::cold, gnu::noinline]] static error trailing(nsentry::step which, std::size_t line_no,
+                                                     const char* begin, const char* p,
+                                                     const char* end) {
+    return bad(which, line_no,
+               "trailing text \"" +
+                   std::string(line_at(begin, end).substr(static_cast<std::size_t>(p - begin))) +
+                   "\"");
   }
   static bool overlap(std::uint32_t a, std::uint32_t an, std::uint32_t b, std::uint32_t bn) {
     return std::uint64_t{a} < std::uint64_t{b} + bn && std::uint64_t{b} < std::uint64_t{a} + an;

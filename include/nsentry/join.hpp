@@ -90,7 +90,7 @@ class opened_namespaces {
   static result<opened_namespaces> open(std::span<const ns_join> joins) {
     opened_namespaces o;
     for (const auto& j : joins) {
-      NSENTRY_TRY(o.add(j.kind, j.path));
+      NSENTRY_TRY(o.add(j.kind, std::string(j.path)));
     }
     return o;
   }
