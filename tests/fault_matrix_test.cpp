@@ -324,7 +324,8 @@ totals matrix(const shape& s, int cap = 6) {
 
 // The step a runc-init fatal line names: the longest step name in it that is followed by '(',
 // ':' or ' ' ("setns(net) on /proc/1/ns/net: ...", "stage-1: clone3: ...", "exec /bin/true:
-// ..."); step::none when none is.
+// ..."); step::none when none is. A name that ends the text is not one: that is the errno text's
+// last word (a stderr "FATAL: ... fstat failed: Invalid argument" line has no closing quote).
 nsentry::step step_named_in(const std::string& text) {
   nsentry::step best = nsentry::step::none;
   std::size_t best_len = 0;
@@ -334,7 +335,7 @@ nsentry::step step_named_in(const std::string& text) {
       const std::size_t end = at + name.size();
       const bool starts = at == 0 || text[at - 1] == ' ' || text[at - 1] == '"';
       const bool ends =
-          end == text.size() || text[end] == '(' || text[end] == ':' || text[end] == ' ';
+          end < text.size() && (text[end] == '(' || text[end] == ':' || text[end] == ' ');
       if (starts && ends && name.size() > best_len) {
         best = static_cast<nsentry::step>(i);
         best_len = name.size();
