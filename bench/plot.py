@@ -43,22 +43,16 @@ def side(c, name):
     return None
 
 
-def parse_bench(path):
-    """Google Benchmark JSON of bootstrap_bench: median cpu time per benchmark, ratio vs getppid."""
-    with open(path) as f:
-        data = json.load(f)
-    times = {}
-    for b in data.get("benchmarks", []):
-        if b.get("run_type") == "iteration" and not b.get("error_occurred"):
-            times.setdefault(b.get("run_name", b["name"]), []).append(b["cpu_time"])
-    if "getppid" not in times:
-        return None
-    base = statistics.median(times["getppid"])
-    out = {"baseline": "getppid", "getppid_ns": base, "captures": {}}
-    for name, v in sorted(times.items()):
-        if name != "getppid":
-            m = statistics.median(v)
-            out["captures"][name] = {"median_ns": m, "repetitions": len(v), "ratio": m / base}
+def parse_bench(data):
+    """bootstrap_bench's JSON: per capture the median (and p10/p90/p99) of its per-round ratios
+    parse / getppid() (thread CPU time), both sides' median ns per call, allocations per parse."""
+    out = {"baseline": "getppid", "rounds": data.get("rounds"), "batch": data.get("batch"),
+           "captures": {}}
+    for c in data.get("captures", []):
+        out["captures"][c["name"]] = {
+            "ratio": c["ratio_median"], "ratio_p10": c["ratio_p10"], "ratio_p90": c["ratio_p90"],
+            "ratio_p99": c["ratio_p99"], "parse_ns": c["parse_ns"],
+            "getppid_ns": c["getppid_ns"], "allocations": c["allocations"]}
     return out
 
 
@@ -85,7 +79,8 @@ def targets(comps, parse):
         elif tid == "parse" and parse and parse["captures"]:
             caps = parse["captures"]
             measured = max(v["ratio"] for v in caps.values())
-            detail = ", ".join("%s %.2fx" % (k.split("/")[-1], v["ratio"]) for k, v in caps.items())
+            detail = ", ".join("%s %.2fx" % (k, v["ratio"]) for k, v in caps.items())
+            detail += "; allocations per parse: %d" % max(v["allocations"] for v in caps.values())
         elif tid == "enter":
             c = find(comps, "enter", "all_bin_true")
             if c:
@@ -130,8 +125,8 @@ def merge(args):
         if "comparisons" in data:
             programs.append(data.get("program", os.path.basename(p)))
             comps.extend(data["comparisons"])
-        elif "benchmarks" in data:
-            parse = parse_bench(p)
+        elif "captures" in data:
+            parse = parse_bench(data)
     out = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count(),

@@ -85,14 +85,12 @@ run() {
 run spawn_bench "$bin/bench/spawn_bench" "${suite_args[@]}" --json="$raw/spawn_bench.json"
 run runc_init_bench "$bin/bench/runc_init_bench" "${suite_args[@]}" \
   --json="$raw/runc_init_bench.json"
-# Parse per capture (bench/bootstrap_bench.cpp, a Google Benchmark program): repetitions in
-# random interleaving (Google Benchmark's own alternation); the median of the repetitions.
-reps=$([ $quick = 1 ] && echo 3 || echo 7)
-echo "== bootstrap_bench ($((SECONDS - start)) s in; parse + validate per capture vs getppid, $reps interleaved repetitions)"
+# Parse per capture (bench/bootstrap_bench.cpp): rounds of getppid() and parse batches,
+# alternating which goes first, thread CPU time; the median of the per-round ratios.
+rounds=$([ $quick = 1 ] && echo 51 || echo 301)
+echo "== bootstrap_bench ($((SECONDS - start)) s in; parse + validate per capture vs getppid, $rounds alternating rounds)"
 (cd "$PWD" && NSENTRY_CAPTURES=${NSENTRY_CAPTURES:-$PWD/../shared/testdata/runc-1.1.5} \
-  nice -n -10 "$bin/bench/bootstrap_bench" --benchmark_min_time=0.05 \
-  --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
-  --benchmark_format=json --benchmark_out="$raw/bootstrap_bench.json" \
+  nice -n -10 "$bin/bench/bootstrap_bench" --rounds="$rounds" --json="$raw/bootstrap_bench.json" \
   >"$logs/bootstrap_bench.txt" 2>&1) || echo "   bootstrap_bench failed: $logs/bootstrap_bench.txt"
 
 python=/usr/bin/python3
