@@ -22,3 +22,8 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// Arrays too: the default operator new[] calls operator new, but a sanitizer runtime replaces
+// operator new[] itself (ASan does), and then an array allocation would go uncounted.
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }

@@ -38,11 +38,15 @@ env_scan scan(std::vector<std::string> vars) {
   long before = allocations.load();
   env_scan s = scan_env(e.get());
   CHECK(allocations.load() == before);
-  // bad_value points into the block; copy what tests compare before `e` dies.
-  static std::string last_value;
+  // bad_value and other_value point into the block; copy what tests compare before `e` dies.
+  static std::string last_value, last_other;
   if (s.bad_value != nullptr) {
     last_value = s.bad_value;
     s.bad_value = last_value.c_str();
+  }
+  if (s.other_value != nullptr) {
+    last_other = s.other_value;
+    s.other_value = last_other.c_str();
   }
   return s;
 }
