@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "nsentry/executor.hpp"
 #include "nsentry/id_map.hpp"
 #include "nsentry/ns_kind.hpp"
 #include "tests/testing.hpp"
@@ -296,5 +297,37 @@ inline void map_identity(pid_t pid) {
 
 // The nsentry binary (a data dependency of the test).
 inline std::string nsentry_bin() { return "tools/nsentry"; }
+
+// Runs `p` with `bash -c script` (dash takes only fds 0-9 in redirections); stdout is a pipe on fd
+// 20 (away from the mount fds), moved to 1 before the script runs. Returns what it printed and its
+// status.
+inline run_result run_plan_script(const nsentry::plan& p, const std::string& script,
+                                  const nsentry::run_options& opt = {}) {
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  int w = ::fcntl(out[1], F_DUPFD, 20);  // without CLOEXEC: the command's stdout
+  REQUIRE(w >= 20);
+  ::close(out[1]);
+  auto cmd = nsentry::exec_spec::make(
+      {"/bin/bash", "-c",
+       "exec 1>&" + std::to_string(w) + " " + std::to_string(w) + ">&-; " + script});
+  REQUIRE_OK(cmd);
+  auto c = nsentry::run_plan(p, cmd.value(), opt);
+  ::close(w);
+  run_result r;
+  if (!c) {
+    ::close(out[0]);
+    FAIL(c.error().message());
+    return r;
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  auto st = c.value().wait();
+  REQUIRE_OK(st);
+  r.status = st.value().shell_status();
+  return r;
+}
 
 }  // namespace testutil

@@ -17,46 +17,15 @@
 using namespace nsentry;
 using namespace testutil;
 
-namespace {
-
-// Runs `p` with `sh -c script`, returns the command's stdout and status.
-run_result run_capture(const plan& p, const std::string& script) {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  std::string redirected = "exec 1>&" + std::to_string(out[1]) + "; " + script;
-  // The pipe's write end must survive exec: hand it over without CLOEXEC.
-  REQUIRE(::fcntl(out[1], F_SETFD, 0) == 0);
-  auto cmd = exec_spec::make({"sh", "-c", redirected});
-  REQUIRE_OK(cmd);
-  auto c = run_plan(p, cmd.value());
-  ::close(out[1]);
-  run_result r;
-  if (!c) {
-    ::close(out[0]);
-    FAIL(c.error().message());
-    return r;
-  }
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  auto st = c.value().wait();
-  REQUIRE_OK(st);
-  r.status = st.value().shell_status();
-  return r;
-}
-
-}  // namespace
-
 TEST_CASE("run_plan: new user namespace with a 3-range map; the command reads it back") {
   int fds = count_fds(), kids = count_children();
   plan p;
   p.create = ns_set{ns_kind::user, ns_kind::mnt, ns_kind::uts, ns_kind::ipc, ns_kind::net};
   p.uid_map = three_ranges(0);
   p.gid_map = three_ranges(0);
-  auto r = run_capture(p,
-                       "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
-                       "cat /proc/self/setgroups; id -u; readlink /proc/self/ns/net");
+  auto r = run_plan_script(p,
+                           "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; "
+                           "cat /proc/self/setgroups; id -u; readlink /proc/self/ns/net");
   CHECK(r.status == 0);
   auto parts = r.out;
   auto a = parts.find("---\n"), b = parts.find("---\n", a + 4);
@@ -79,9 +48,9 @@ TEST_CASE("run_plan: rootless setgroups rule writes deny; oom_score_adj; pid+tim
   p.rootless_euid = true;  // and setgroups false: deny
   p.oom_score_adj = 321;
   p.time_offsets = {{time_clock::monotonic, 86400, 5}, {time_clock::boottime, 7200, 0}};
-  auto r = run_capture(p,
-                       "cat /proc/self/setgroups /proc/self/oom_score_adj; echo $$; "
-                       "cat /proc/self/timens_offsets");
+  auto r = run_plan_script(p,
+                           "cat /proc/self/setgroups /proc/self/oom_score_adj; echo $$; "
+                           "cat /proc/self/timens_offsets");
   CHECK(r.status == 0);
   std::istringstream in(r.out);
   std::string setgroups, oom, pid, clock1, clock2;
@@ -102,10 +71,10 @@ TEST_CASE("run_plan: joins existing namespaces and mirrors the command's status"
   plan p;
   p.join = {{ns_kind::net, proc_ns_path(t.pid(), ns_kind::net)},
             {ns_kind::pid, proc_ns_path(t.pid(), ns_kind::pid)}};
-  auto r = run_capture(p, "readlink /proc/self/ns/net; exit 3");
+  auto r = run_plan_script(p, "readlink /proc/self/ns/net; exit 3");
   CHECK(r.status == 3);
   CHECK(r.out == "net:[" + std::to_string(t.ino(ns_kind::net)) + "]\n");
-  auto killed = run_capture(p, "kill -KILL $$");
+  auto killed = run_plan_script(p, "kill -KILL $$");
   CHECK(killed.status == 128 + SIGKILL);
 }
 

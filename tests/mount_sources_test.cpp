@@ -21,37 +21,6 @@ using namespace testutil;
 
 namespace {
 
-// Runs `p` with `bash -c script` (dash takes only fds 0-9 in redirections); stdout is a pipe on fd
-// 20 (away from the mount fds), moved to 1 before the script runs. Returns what it printed and its
-// status.
-run_result run_script(const plan& p, const std::string& script, const run_options& opt = {}) {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  int w = ::fcntl(out[1], F_DUPFD, 20);  // without CLOEXEC: the command's stdout
-  REQUIRE(w >= 20);
-  ::close(out[1]);
-  auto cmd = exec_spec::make(
-      {"/bin/bash", "-c",
-       "exec 1>&" + std::to_string(w) + " " + std::to_string(w) + ">&-; " + script});
-  REQUIRE_OK(cmd);
-  auto c = run_plan(p, cmd.value(), opt);
-  ::close(w);
-  run_result r;
-  if (!c) {
-    ::close(out[0]);
-    FAIL(c.error().message());
-    return r;
-  }
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  auto st = c.value().wait();
-  REQUIRE_OK(st);
-  r.status = st.value().shell_status();
-  return r;
-}
-
 // For each fd number: "N DEV:INO FLAGS" (stat through the descriptor, fdinfo's octal flags) or
 // "N closed".
 std::string describe_fds(std::initializer_list<int> fds) {
@@ -143,7 +112,7 @@ TEST_CASE("run_plan: mount sources reach the command on their numbers, as O_PATH
     REQUIRE(::getcwd(cwd, sizeof cwd) != nullptr);
     int fds = count_fds(), kids = count_children();
 
-    auto r = run_script(p, describe_fds({3, 4, 5}) + "; echo uid $(id -u)");
+    auto r = run_plan_script(p, describe_fds({3, 4, 5}) + "; echo uid $(id -u)");
     CAPTURE(r.out);
     CHECK(r.status == 0);
     auto seen = parse_fds(r.out);
@@ -162,7 +131,7 @@ TEST_CASE("run_plan: mount sources reach the command on their numbers, as O_PATH
   SUBCASE("numbers chosen by the caller (run_options::mount_fds)") {
     run_options opt;
     opt.mount_fds = {9, -1, 7};
-    auto r = run_script(p, describe_fds({3, 4, 7, 9}), opt);
+    auto r = run_plan_script(p, describe_fds({3, 4, 7, 9}), opt);
     CAPTURE(r.out);
     CHECK(r.status == 0);
     auto seen = parse_fds(r.out);
@@ -202,7 +171,7 @@ TEST_CASE("run_plan: mount sources are opened inside the mount namespace the chi
   plan p;
   p.join = {{ns_kind::mnt, "/proc/" + std::to_string(holder) + "/ns/mnt"}};
   p.mount_sources = std::vector<std::string>{"/mnt/only-inside"};
-  auto r = run_script(p, describe_fds({3}));
+  auto r = run_plan_script(p, describe_fds({3}));
   CAPTURE(r.out);
   CHECK(r.status == 0);
   check_source(parse_fds(r.out), 3, "/proc/" + std::to_string(holder) + "/root/mnt/only-inside");
