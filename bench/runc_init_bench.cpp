@@ -46,7 +46,6 @@ namespace {
 
 using namespace nsentry;
 using bench::env_or;
-using bench::reap;
 using bench::reap_ok;
 using bench::run_cmd;
 
@@ -73,9 +72,10 @@ bool run_plan_true(const plan& p) {
   return st.has_value();
 }
 
-// What runc's Go parent does around `nsentry runc-init -- /bin/true`.
-bool runc_init_true(const std::string& msg, const std::string& bin) {
-  std::vector<std::string> args{bin, "runc-init", "--", "/bin/true"};
+// What runc's Go parent does around an init: the message on the init socket (fd 3), with
+// protocol 1.1 the setup byte (0x00) before the pid report, and stage-0, stage-1 and stage-2
+// reaped, each with status 0.
+bool runc_style_parent(std::vector<std::string> args, const std::string& msg, bool setup_byte) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -90,38 +90,24 @@ bool runc_init_true(const std::string& msg, const std::string& bin) {
   }
   ::close(sv[1]);
   bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
-  auto report =
-      ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::write);
-  ::close(sv[0]);
-  reap(pid);
-  if (!report) return false;
-  reap(report.value().stage1);
-  return reap_ok(report.value().stage2);
-}
-
-// A runc 1.1 parent around a program that is its own init (its constructor): the message, the
-// setup byte (0x00) before the pid report, stage-0, stage-1 and stage-2 reaped.
-bool init_program_11(const std::string& msg, const std::string& bin) {
-  char* argv[] = {const_cast<char*>(bin.c_str()), nullptr};
-  static std::string env_init = "_LIBCONTAINER_INITPIPE=3";
-  char* envp[] = {env_init.data(), nullptr};
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) return false;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::dup2(sv[1], 3) == 3) ::execve(argv[0], argv, envp);
-    ::_exit(127);
-  }
-  ::close(sv[1]);
-  bool ok = ::write(sv[0], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size());
-  char setup = 1;
-  ok = ok && ::read(sv[0], &setup, 1) == 1 && setup == 0;
+  char setup = 0;
+  if (setup_byte) ok = ok && ::read(sv[0], &setup, 1) == 1 && setup == 0;
   auto report = ok ? runc::read_pid_report(sv[0]) : nsentry_error(errc::short_transfer, step::read);
   ::close(sv[0]);
   bool stage0 = bench::reap_ok(pid);
   if (!report) return false;
   bool stage1 = bench::reap_ok(report.value().stage1);
   return bench::reap_ok(report.value().stage2) && stage0 && stage1;
+}
+
+// `nsentry runc-init -- /bin/true` (protocol 1.2: no setup byte).
+bool runc_init_true(const std::string& msg, const std::string& bin) {
+  return runc_style_parent({bin, "runc-init", "--", "/bin/true"}, msg, false);
+}
+
+// A program that is its own runc 1.1 init (its constructor).
+bool init_program_11(const std::string& msg, const std::string& bin) {
+  return runc_style_parent({bin}, msg, true);
 }
 
 void build(bench::alternating_suite& s) {
