@@ -1,6 +1,7 @@
 // nsentry/probe.hpp — cached probes of what the running kernel offers.
 //
-// Each probe asks the kernel once (through sys::calls, so tests can inject ENOSYS/EINVAL) and
+// Each probe asks the kernel once (through sys::calls, so tests can inject ENOSYS/EINVAL; the
+// one release-number probe, exec_enters_time_namespace, reads uname(2) instead) and
 // caches the answer in an atomic: thread-safe, lock-free, async-signal-safe to *read* once
 // probed. `reset_probe_cache()` is for tests that inject a different answer.
 //
