@@ -111,7 +111,7 @@ TEST_CASE("exec_spec::exec on its failure path allocates nothing") {
 
 TEST_CASE("start's helpers and the sequence's own steps allocate nothing") {
   CHECK(allocations_in_child([] {
-          child_side::default_signal_handlers();
+          child_side::default_signal_handlers(nullptr);
           (void)child_side::join_cgroup_by_write(-1);  // EBADF
           (void)child_side::set_dumpable(false);
           child_side::entry_program p;

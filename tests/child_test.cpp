@@ -188,6 +188,61 @@ TEST_CASE("the child gets the caller's signal mask back, not spawn's all-blocked
   }
 }
 
+namespace {
+int sigaction_calls = 0;
+void noop_handler(int) {}
+}  // namespace
+
+TEST_CASE("handled_signals: the child defaults only the named handlers and asks about no other") {
+  // Handlers for SIGUSR1 and SIGUSR2 here; the child (vfork-style, so the call counter is
+  // shared) reports which of the two it sees at SIG_DFL in its exit code: 1 for SIGUSR1,
+  // 2 for SIGUSR2.
+  struct sigaction h {
+  }, old1{}, old2{};
+  h.sa_handler = noop_handler;
+  REQUIRE(::sigaction(SIGUSR1, &h, &old1) == 0);
+  REQUIRE(::sigaction(SIGUSR2, &h, &old2) == 0);
+  sys::scoped_override o{&sys::table::sigaction,
+                         [](int sig, const struct sigaction* a, struct sigaction* old) {
+                           ++sigaction_calls;
+                           return sys::real_calls.sigaction(sig, a, old);
+                         }};
+  auto child_sees = [](std::optional<sigset_t> handled) {
+    sigaction_calls = 0;
+    spawn_options so;
+    so.handled_signals = handled;
+    auto c = spawn(so, []() noexcept {
+      struct sigaction a {
+      }, b{};
+      ::sigaction(SIGUSR1, nullptr, &a);  // not through sys::calls: not counted
+      ::sigaction(SIGUSR2, nullptr, &b);
+      ::_exit((a.sa_handler == SIG_DFL ? 1 : 0) | (b.sa_handler == SIG_DFL ? 2 : 0));
+      return failure{};
+    });
+    REQUIRE_OK(c);
+    auto st = c.value().wait();
+    REQUIRE_OK(st);
+    return st.value().code;
+  };
+  // Default: every signal asked about (as posix_spawn does), both handlers defaulted.
+  CHECK(child_sees(std::nullopt) == 3);
+  CHECK(sigaction_calls >= NSIG - 8);
+  // Only SIGUSR1 named: one query and one reset; SIGUSR2 keeps its handler (the caller's
+  // declaration is trusted, which is why naming too few breaks the contract).
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, SIGUSR1);
+  CHECK(child_sees(one) == 1);
+  CHECK(sigaction_calls == 2);
+  // An empty set (what the CLI passes): no call at all.
+  sigset_t none;
+  sigemptyset(&none);
+  CHECK(child_sees(none) == 0);
+  CHECK(sigaction_calls == 0);
+  REQUIRE(::sigaction(SIGUSR1, &old1, nullptr) == 0);
+  REQUIRE(::sigaction(SIGUSR2, &old2, nullptr) == 0);
+}
+
 TEST_CASE("CLONE_INTO_CGROUP (and the cgroup.procs write on the vfork path) place the child") {
   // The cgroup v2 hierarchy (unified or hybrid): our "0::" line and the cgroup2 mount.
   std::string cg = slurp("/proc/self/cgroup"), mount;

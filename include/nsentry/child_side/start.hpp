@@ -28,6 +28,9 @@ struct start_frame {
   int report_fd;         // where a failure record goes
   int cgroup_fd;         // >= 0: write our pid to its cgroup.procs (clone could not place us)
   const sigset_t* mask;  // the parent's signal mask, restored here
+  // The signals that may have a handler in the parent (spawn_options::handled_signals);
+  // nullptr: every signal.
+  const sigset_t* handled = nullptr;
 };
 
 // Moves the calling process into the cgroup v2 directory `cgroup_fd`.
@@ -45,10 +48,13 @@ inline failure join_cgroup_by_write(int cgroup_fd) noexcept {
 
 // Handlers inherited from the parent would run in the child before exec (against shared
 // memory on the vfork path): default them, as posix_spawn does. Ignored signals stay ignored.
-inline void default_signal_handlers() noexcept {
+// One rt_sigaction query per signal of `only` (every signal when null), and a second call for
+// each that has a handler.
+inline void default_signal_handlers(const sigset_t* only) noexcept {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
+    if (only != nullptr && sigismember(only, sig) != 1) continue;
     struct sigaction old {};
     if (sys::calls.sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_IGN &&
         old.sa_handler != SIG_DFL)
@@ -59,7 +65,7 @@ inline void default_signal_handlers() noexcept {
 template <child_function Fn>
 int start(void* arg) noexcept {
   auto* f = static_cast<start_frame<Fn>*>(arg);
-  default_signal_handlers();
+  default_signal_handlers(f->handled);
   sys::calls.thread_sigmask(SIG_SETMASK, f->mask, nullptr);
   failure r{};
   if (f->cgroup_fd >= 0) r = join_cgroup_by_write(f->cgroup_fd);
