@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include "nsentry/executor.hpp"
 #include "nsentry/probe.hpp"
 #include "tests/exec_test_util.hpp"
 
@@ -122,6 +123,65 @@ TEST_CASE("join_pid: per-fd fallback when setns(pidfd) itself says EINVAL, and w
     return 0;
   });
   CHECK(rc == 0);
+}
+
+namespace {
+int self_dir_opens = 0;
+int openat_counting(int dirfd, const char* path, int flags, mode_t mode) {
+  if (std::string_view(path) == "/proc/thread-self/ns") ++self_dir_opens;
+  return sys::real_calls.openat(dirfd, path, flags, mode);
+}
+}  // namespace
+
+TEST_CASE("enter_and_exec: /proc/thread-self/ns is opened only for the per-file way") {
+  // nsenter's job in this (forked) process: net and uts carry no fork, so the command is
+  // exec'd here and reports the namespaces it runs in. With setns(pidfd) the own ns directory
+  // is never opened; when setns(pidfd) says EINVAL (Linux < 5.8), it is opened before the
+  // per-file joins, which then succeed.
+  target t(target_flags());
+  for (bool pidfd_works : {true, false}) {
+    CAPTURE(pidfd_works);
+    char out[] = "/tmp/nsentry-enter-exec-XXXXXX";
+    int ofd = ::mkstemp(out);
+    REQUIRE(ofd >= 0);
+    ::close(ofd);
+    int rc = in_child([&] {
+      sys::scoped_override o{&sys::table::openat, &openat_counting};
+      std::optional<sys::scoped_override<int (*)(int, int)>> no_pidfd;
+      if (!pidfd_works)
+        no_pidfd.emplace(&sys::table::setns, [](int fd, int type) {
+          if (is_pidfd(fd)) {
+            errno = EINVAL;
+            return -1;
+          }
+          return sys::real_calls.setns(fd, type);
+        });
+      self_dir_opens = 0;
+      enter_request req;
+      req.target = t.pid();
+      req.kinds = ns_set{ns_kind::net, ns_kind::uts};
+      // Runs before the exec: the count so far goes to the file's first line.
+      req.before_exec = [&] {
+        std::FILE* f = std::fopen(out, "w");
+        if (f) std::fprintf(f, "%d\n", self_dir_opens), std::fclose(f);
+      };
+      auto cmd = exec_spec::make(
+          {"sh", "-c", std::string("stat -L -c %i /proc/self/ns/net /proc/self/ns/uts >> ") + out});
+      EXPECT_C(cmd);
+      auto st = enter_and_exec(req, cmd.value());  // returns only on failure
+      std::fprintf(stderr, "%s\n", st ? "returned" : st.error().message().c_str());
+      return 90;
+    });
+    CHECK(rc == 0);
+    std::istringstream in(slurp(out));
+    int opens = -1;
+    unsigned long net = 0, uts = 0;
+    in >> opens >> net >> uts;
+    CHECK(opens == (pidfd_works ? 0 : 1));
+    CHECK(net == t.ino(ns_kind::net));
+    CHECK(uts == t.ino(ns_kind::uts));
+    ::unlink(out);
+  }
 }
 
 TEST_CASE("join_pid: a user namespace we share is left out (the kernel would say EINVAL)") {

@@ -73,6 +73,10 @@ inline void default_sigchld() { ::signal(SIGCHLD, SIG_DFL); }
 inline int run_enter(const enter_args& a) {
   default_sigchld();
   enter_request req;
+  // The CLI installs no signal handler (and exec left none): the spawned command's child
+  // side need not ask the kernel about each signal (spawn_options::handled_signals).
+  req.handled_signals.emplace();
+  sigemptyset(&*req.handled_signals);
   req.target = a.target;
   req.all = a.all;
   for (const auto& r : ns_kinds)

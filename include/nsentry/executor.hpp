@@ -188,6 +188,9 @@ struct enter_request {
   // Called just before the calling process execs the command (it does not return then): the
   // last moment to report, e.g. the trace.
   std::function<void()> before_exec;
+  // When the command is spawned: the signals that may have a handler in this process
+  // (spawn_options::handled_signals; nullopt: every signal, asked about one by one).
+  std::optional<sigset_t> handled_signals;
 };
 
 // The entry sequence's default policy makes the calling process non-dumpable before its first
@@ -218,8 +221,18 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
   }
-  unique_fd self(open_self_ns_dir());
-  if (!self) return posix_error(step::open, "/proc/thread-self/ns");
+  // Our own ns directory, for the per-file join's checks: opened before the first join (a
+  // joined mount namespace may hide it). setns(pidfd) needs none, and when it changes nothing
+  // (below) nothing has been joined yet, so that path opens it only then.
+  unique_fd self;
+  auto open_self = [&self]() -> result<void> {
+    self.reset(open_self_ns_dir());
+    if (!self) return posix_error(step::open, "/proc/thread-self/ns");
+    return outcome::success();
+  };
+  if (!files.kinds().empty()) {
+    NSENTRY_TRY(open_self());
+  }
 
   child_side::entry_program prog;
   prog.self_ns_dir = self.get();
@@ -240,6 +253,10 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     // (and serves kernels < 5.8, which take no pidfd in setns).
     NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
+    if (!self) {
+      NSENTRY_TRY(open_self());
+    }
+    prog.self_ns_dir = self.get();
     prog.join_pidfd = -1;
     prog.join_pid_kinds = {};
     prog.join_files = files.fds();
@@ -260,6 +277,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     return cmd.name_failure(error_from(e));
   }
   spawn_options so;
+  so.handled_signals = req.handled_signals;
   // See spawn_options::share_memory: a time namespace needs a copying clone before Linux 6.0.
   so.share_memory =
       !entered.contains(ns_kind::time) || kernel_has(feature::exec_enters_time_namespace);
