@@ -23,6 +23,8 @@
 // mnt uts ipc pid net, protocol 1.1), the setup byte, the pid report, the three stages reaped;
 // with the self-clone (both as runc 1.1 makes it: a read-only bind mount of the binary, as root)
 // and without. Needs NSEXEC_PROGRAM(_NOCLONE) and NSENTRY_INIT_PROGRAM(_NOCLONE) (bench/run.sh).
+// A third side, c_floor (INIT_FLOOR_PROGRAM(_NOCLONE), bench/init_floor.c), is the least any
+// init can do for that message under that parent: how far below nsexec an init can get at all.
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -134,18 +136,19 @@ void build(bench::alternating_suite& s) {
     for (bool clone : {true, false}) {
       std::string stock = env_or(clone ? "NSEXEC_PROGRAM" : "NSEXEC_PROGRAM_NOCLONE", ""),
                   ours =
-                      env_or(clone ? "NSENTRY_INIT_PROGRAM" : "NSENTRY_INIT_PROGRAM_NOCLONE", "");
-      s.add({"nsexec",
-             clone ? "self_clone" : "no_clone",
-             "runc_1_1_nsexec",
-             {{"runc_1_1_nsexec", [msg, stock] { return init_program_11(msg, stock); }},
-              {"nsentry_constructor", [msg, ours] { return init_program_11(msg, ours); }}},
-             [stock, ours] {
-               return !stock.empty() && !ours.empty() && ::access(stock.c_str(), X_OK) == 0 &&
-                      ::access(ours.c_str(), X_OK) == 0;
-             },
-             1,
-             2,
+                      env_or(clone ? "NSENTRY_INIT_PROGRAM" : "NSENTRY_INIT_PROGRAM_NOCLONE", ""),
+                  floor = env_or(clone ? "INIT_FLOOR_PROGRAM" : "INIT_FLOOR_PROGRAM_NOCLONE", "");
+      auto runnable = [](const std::string& b) {
+        return !b.empty() && ::access(b.c_str(), X_OK) == 0;
+      };
+      std::vector<bench::side> sides = {
+          {"runc_1_1_nsexec", [msg, stock] { return init_program_11(msg, stock); }},
+          {"nsentry_constructor", [msg, ours] { return init_program_11(msg, ours); }}};
+      // The least any init can do (bench/init_floor.c), when built: the floor of the target.
+      if (runnable(floor))
+        sides.push_back({"c_floor", [msg, floor] { return init_program_11(msg, floor); }});
+      s.add({"nsexec", clone ? "self_clone" : "no_clone", "runc_1_1_nsexec", sides,
+             [stock, ours, runnable] { return runnable(stock) && runnable(ours); }, 1, 2,
              std::string("runc 1.1's nsexec vs nsentry's constructor in a main-returns-0 program, "
                          "runc-style parent, runc's default namespaces, ") +
                  (clone ? "with the self-clone (target 5, <= 0.7x)" : "without the self-clone")});
