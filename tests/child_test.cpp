@@ -56,9 +56,21 @@ TEST_CASE("exec_spec: PATH search, argv passed through, workdir applied") {
   CHECK(exec_spec::make({""}).error() == errc::invalid_argument);
 }
 
+namespace {
+int pipes_made = 0;
+}  // namespace
+
 TEST_CASE("a command that is missing or not executable is an exec error; nothing leaks") {
   int fds = count_fds(), kids = count_children();
+  // vfork-style, the failure comes back through the shared memory: no pipe is made. A copying
+  // child reports over a pipe.
+  sys::scoped_override count_pipes{&sys::table::pipe2, [](int p[2], int flags) {
+                                     ++pipes_made;
+                                     return sys::real_calls.pipe2(p, flags);
+                                   }};
   for (bool share : {true, false}) {
+    CAPTURE(share);
+    pipes_made = 0;
     spawn_options o;
     o.share_memory = share;
     auto missing = spawn_exec(cmd({"/nonexistent/nsentry-cmd"}), o);
@@ -75,6 +87,7 @@ TEST_CASE("a command that is missing or not executable is an exec error; nothing
     REQUIRE_FALSE(c);
     CHECK(c.error().step == step::chdir);
     CHECK(c.error() == std::errc::no_such_file_or_directory);
+    CHECK(pipes_made == (share ? 0 : 3));
   }
   CHECK(exit_status_for(failure::at(step::exec, ENOENT)) == 127);
   CHECK(exit_status_for(failure::at(step::exec, EACCES)) == 126);

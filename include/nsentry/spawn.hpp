@@ -6,8 +6,9 @@
 //
 // The child runs only child-side code (child_side/, async-signal-safe, no allocation): the
 // function given to spawn must be `failure() noexcept` (a throwing lambda does not compile).
-// Its failure travels back as a record over a CLOEXEC channel and becomes an ordinary
-// nsentry::error here; exec closing the channel means success.
+// Its failure travels back and becomes an ordinary nsentry::error here: vfork-style, the child
+// stores it in our memory (we resume only after its exec or exit); a copying child sends it as
+// a record over a CLOEXEC pipe, whose closing by exec means success.
 //
 // Contracts: thread-safe (all signals are blocked in the calling thread only, for the
 // duration of the clone); Linux >= 5.2 for CLONE_PIDFD through clone(3), >= 5.3 for clone3
@@ -66,21 +67,29 @@ template <class Fn>
 requires child_function<std::remove_reference_t<Fn>> result<child> spawn(const spawn_options& opt,
                                                                          Fn&& fn) {
   using F = std::remove_reference_t<Fn>;
+  const bool share = opt.share_memory;
+  // vfork-style with no caller channel: the child stores its failure in `reported` (it shares
+  // our memory, and CLONE_VFORK resumes us only after its exec or exit), so no pipe is needed.
+  const bool report_in_memory = share && opt.report_fd == -1;
+  failure reported{};
   pipe_pair report;
   int report_fd = opt.report_fd;
-  if (report_fd == -1) {
+  if (report_fd == -1 && !report_in_memory) {
     NSENTRY_TRY(report, pipe_pair::make());
     report_fd = report.write_end.get();
   }
-  const bool share = opt.share_memory;
   std::unique_ptr<char[]> stack;
   if (share) stack.reset(new char[opt.stack_size]);  // not zero-filled: the child writes first
 
   sigset_t all, old;
   sigfillset(&all);
   if (sys::calls.thread_sigmask(SIG_BLOCK, &all, &old) == -1) return posix_error(step::sigprocmask);
-  child_side::start_frame<F> frame{&fn, report_fd, -1, &old,
-                                   opt.handled_signals ? &*opt.handled_signals : nullptr};
+  child_side::start_frame<F> frame{&fn,
+                                   report_fd,
+                                   -1,
+                                   &old,
+                                   opt.handled_signals ? &*opt.handled_signals : nullptr,
+                                   report_in_memory ? &reported : nullptr};
 
   pid_t pid = -1;
   int pfd = -1;
@@ -127,6 +136,13 @@ requires child_function<std::remove_reference_t<Fn>> result<child> spawn(const s
   }
   child c(std::move(handle), pid);
   if (opt.report_fd != -1) return c;
+  if (report_in_memory) {
+    if (reported.failed()) {
+      (void)c.wait();  // the child has exited after storing its failure
+      return with_pid(error_from(reported), pid);
+    }
+    return c;
+  }
 
   report.write_end.reset();
   NSENTRY_TRY(auto rec, read_record(report.read_end.get()));

@@ -31,6 +31,9 @@ struct start_frame {
   // The signals that may have a handler in the parent (spawn_options::handled_signals);
   // nullptr: every signal.
   const sigset_t* handled = nullptr;
+  // Non-null on the vfork path without a report fd: the failure is stored here instead (the
+  // parent shares our memory and resumes only once we have exec'd or exited).
+  failure* report_slot = nullptr;
 };
 
 // Moves the calling process into the cgroup v2 directory `cgroup_fd`.
@@ -71,7 +74,10 @@ int start(void* arg) noexcept {
   if (f->cgroup_fd >= 0) r = join_cgroup_by_write(f->cgroup_fd);
   if (!r.failed()) r = (*f->fn)();
   if (r.failed()) {
-    send(f->report_fd, record_type::failure, r);
+    if (f->report_slot != nullptr)
+      *f->report_slot = r;
+    else
+      send(f->report_fd, record_type::failure, r);
     ::_exit(exit_status_for(r));
   }
   ::_exit(0);
