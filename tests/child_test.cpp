@@ -139,6 +139,12 @@ TEST_CASE("clone3 ENOSYS falls back to fork + pidfd_open; clone without CLONE_PI
                            }};
     CHECK(run(cmd({"sh", "-c", "exit 6"})).code == 6);
     CHECK(calls == 2);
+    // The failure of the exec still comes back through the shared memory on this path.
+    auto bad = spawn_exec(cmd({"/nonexistent/nsentry-cmd"}));
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error() == std::errc::no_such_file_or_directory);
+    CHECK(bad.error().step == step::exec);
+    CHECK(calls == 4);
   }
   {
     // No pidfds at all (Linux < 5.2): the handle falls back to the bare pid.
@@ -285,6 +291,22 @@ TEST_CASE("CLONE_INTO_CGROUP (and the cgroup.procs write on the vfork path) plac
     o.cgroup_fd = fd;
     auto st = run(cmd({"sh", "-c", "grep -qx '0::" + sub + "' /proc/self/cgroup"}), o);
     CHECK(st.success());
+  }
+  {
+    // A directory that is not a cgroup: vfork-style the child fails its cgroup.procs write
+    // and says so through the shared memory; the copying clone3 refuses it itself.
+    int notcg = ::open("/tmp", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    REQUIRE(notcg >= 0);
+    for (bool share : {true, false}) {
+      CAPTURE(share);
+      spawn_options o;
+      o.share_memory = share;
+      o.cgroup_fd = notcg;
+      auto c = spawn_exec(cmd({"true"}), o);
+      REQUIRE_FALSE(c);
+      CHECK(c.error().step == (share ? step::cgroup : step::clone3));
+    }
+    ::close(notcg);
   }
   {
     // No clone3: fork, then the child writes its own cgroup.procs.

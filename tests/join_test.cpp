@@ -127,6 +127,7 @@ TEST_CASE("join_pid: per-fd fallback when setns(pidfd) itself says EINVAL, and w
 
 namespace {
 int self_dir_opens = 0;
+int opens_at_first_file_join = -1;  // self_dir_opens when the first per-file setns came
 int openat_counting(int dirfd, const char* path, int flags, mode_t mode) {
   if (std::string_view(path) == "/proc/thread-self/ns") ++self_dir_opens;
   return sys::real_calls.openat(dirfd, path, flags, mode);
@@ -154,16 +155,18 @@ TEST_CASE("enter_and_exec: /proc/thread-self/ns is opened only for the per-file 
             errno = EINVAL;
             return -1;
           }
+          if (opens_at_first_file_join == -1) opens_at_first_file_join = self_dir_opens;
           return sys::real_calls.setns(fd, type);
         });
       self_dir_opens = 0;
+      opens_at_first_file_join = -1;
       enter_request req;
       req.target = t.pid();
       req.kinds = ns_set{ns_kind::net, ns_kind::uts};
       // Runs before the exec: the count so far goes to the file's first line.
       req.before_exec = [&] {
         std::FILE* f = std::fopen(out, "w");
-        if (f) std::fprintf(f, "%d\n", self_dir_opens), std::fclose(f);
+        if (f) std::fprintf(f, "%d %d\n", self_dir_opens, opens_at_first_file_join), std::fclose(f);
       };
       auto cmd = exec_spec::make(
           {"sh", "-c", std::string("stat -L -c %i /proc/self/ns/net /proc/self/ns/uts >> ") + out});
@@ -174,10 +177,12 @@ TEST_CASE("enter_and_exec: /proc/thread-self/ns is opened only for the per-file 
     });
     CHECK(rc == 0);
     std::istringstream in(slurp(out));
-    int opens = -1;
+    int opens = -1, opens_before_joins = -2;
     unsigned long net = 0, uts = 0;
-    in >> opens >> net >> uts;
+    in >> opens >> opens_before_joins >> net >> uts;
     CHECK(opens == (pidfd_works ? 0 : 1));
+    // The per-file way: opened before its first setns (-1: no per-file setns at all).
+    CHECK(opens_before_joins == (pidfd_works ? -1 : 1));
     CHECK(net == t.ino(ns_kind::net));
     CHECK(uts == t.ino(ns_kind::uts));
     ::unlink(out);

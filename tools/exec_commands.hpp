@@ -30,6 +30,15 @@
 #include "tools/common.hpp"
 #include "tools/plan_json.hpp"
 
+// Builds whose sanitizer runtime installs signal handlers (see run_enter).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NSENTRY_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define NSENTRY_SANITIZED 1
+#endif
+#endif
+
 namespace nsentry::cli {
 
 // --- plan input --------------------------------------------------------------------------------
@@ -74,9 +83,12 @@ inline int run_enter(const enter_args& a) {
   default_sigchld();
   enter_request req;
   // The CLI installs no signal handler (and exec left none): the spawned command's child
-  // side need not ask the kernel about each signal (spawn_options::handled_signals).
+  // side need not ask the kernel about each signal (spawn_options::handled_signals). The
+  // sanitizer runtimes install handlers, so their builds let the child ask.
+#if !defined(NSENTRY_SANITIZED)
   req.handled_signals.emplace();
   sigemptyset(&*req.handled_signals);
+#endif
   req.target = a.target;
   req.all = a.all;
   for (const auto& r : ns_kinds)

@@ -11,7 +11,8 @@
 //   ^context ^step ^kind  ^path          ^code
 //
 // Contract: parent-side only (building an error may allocate). Child-side code between clone and
-// exec never builds one; it reports (step, errno) over a pipe and the parent builds it.
+// exec never builds one; it reports (step, errno) to the parent (over a pipe or a channel, or in
+// shared memory on the vfork path), and the parent builds it.
 #pragma once
 
 #include <sys/types.h>

@@ -221,17 +221,12 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
   }
-  // Our own ns directory, for the per-file join's checks: opened before the first join (a
-  // joined mount namespace may hide it). setns(pidfd) needs none, and when it changes nothing
-  // (below) nothing has been joined yet, so that path opens it only then.
+  // Our own ns directory, for the per-file join's checks, opened before the first join (see
+  // open_self_ns_dir). setns(pidfd) needs none; when it changes nothing (below), nothing has
+  // been joined yet, and the per-file retry opens it then.
   unique_fd self;
-  auto open_self = [&self]() -> result<void> {
-    self.reset(open_self_ns_dir());
-    if (!self) return posix_error(step::open, "/proc/thread-self/ns");
-    return outcome::success();
-  };
   if (!files.kinds().empty()) {
-    NSENTRY_TRY(open_self());
+    NSENTRY_TRY(self, open_self_ns());
   }
 
   child_side::entry_program prog;
@@ -254,7 +249,7 @@ inline result<exit_status> enter_and_exec(const enter_request& req, const exec_s
     NSENTRY_TRY(check_thread_rules(target.kinds()));
     NSENTRY_TRY(target.open_files_into(files));
     if (!self) {
-      NSENTRY_TRY(open_self());
+      NSENTRY_TRY(self, open_self_ns());
     }
     prog.self_ns_dir = self.get();
     prog.join_pidfd = -1;

@@ -84,6 +84,13 @@ inline constexpr unsigned long nsfs_magic = 0x6e736673;
 // Owned namespace files, opened (all of them) before any is joined; each must be an nsfs file
 // (a /proc/*/ns/* entry or a bind mount of one), else EINVAL for setns of that kind and path
 // (what the kernel would say) caused by errc::invalid_argument "not a namespace file".
+// open_self_ns_dir() for parent-side callers: the error names the path.
+inline result<unique_fd> open_self_ns() {
+  unique_fd self(open_self_ns_dir());
+  if (!self) return posix_error(step::open, "/proc/thread-self/ns");
+  return self;
+}
+
 class opened_namespaces {
  public:
   // Opens and identifies each path; errors name the kind and path. Kinds must be distinct.
@@ -130,8 +137,7 @@ class opened_namespaces {
     NSENTRY_TRY(check_thread_rules(kinds()));
     unique_fd self;
     if (self_ns_dir == -1) {
-      self.reset(open_self_ns_dir());
-      if (!self) return posix_error(step::open, "/proc/thread-self/ns");
+      NSENTRY_TRY(self, open_self_ns());
       self_ns_dir = self.get();
     }
     return to_result(child_side::join_fds(fds(), self_ns_dir, nullptr, /*drop_groups=*/true));

@@ -44,9 +44,11 @@ struct spawn_options {
   // A cgroup v2 directory fd: the child starts there (CLONE_INTO_CGROUP, Linux >= 5.7; on the
   // vfork path and without clone3 the child writes "0" to its cgroup.procs instead).
   int cgroup_fd = -1;
-  // Where the child reports failures. -1: spawn makes a CLOEXEC pipe and waits for exec
-  // (so the returned child has exec'd). Otherwise the caller owns the exchange on this fd
-  // (the child's end of a channel, see serve()), and spawn returns as soon as the child exists.
+  // Where the child reports failures. -1: spawn waits for the exec (so the returned child has
+  // exec'd) and gets the failure through our shared memory on the vfork path, through a
+  // CLOEXEC pipe it makes for a copying child. Otherwise the caller owns the exchange on this
+  // fd (the child's end of a channel, see serve()), and spawn returns as soon as the child
+  // exists.
   int report_fd = -1;
   std::size_t stack_size = 64 * 1024;  // for the vfork-style child
   // The signals for which this process may have a handler installed. The child sets them back
@@ -55,14 +57,16 @@ struct spawn_options {
   // about each (62 rt_sigaction calls, about 20 us on the development machine; posix_spawn
   // does the same). A program that knows which handlers it installs names those: the nsentry
   // CLI installs none and passes an empty set (dispositions that are handlers do not survive
-  // exec, so a freshly exec'd program has none until it installs one). Naming too few breaks
-  // the contract: a signal arriving between the child's unmask and its exec could run a
-  // handler in the child.
+  // exec, so a freshly exec'd program has none until it installs one; sanitizer builds, whose
+  // runtimes install some, pass nullopt). Naming too few breaks the contract: a signal
+  // arriving between the child's unmask and its exec could run a handler in the child.
   std::optional<sigset_t> handled_signals;
 };
 
 // Starts a child running `fn`, which normally ends in exec_spec::exec(). Returns once the
-// child has exec'd (or failed: the error names the child's step) when report_fd is -1.
+// child has exec'd (or failed: the error names the child's step) when report_fd is -1. On the
+// vfork path with report_fd -1, a process that `fn` forks cannot report through spawn (its
+// failure would land in its own copy of memory): such an `fn` passes a report_fd.
 template <class Fn>
 requires child_function<std::remove_reference_t<Fn>> result<child> spawn(const spawn_options& opt,
                                                                          Fn&& fn) {

@@ -8,12 +8,14 @@
 // the thread's own TLS slot, which the child inherits and may use. glibc >= 2.25 caches no pid.
 //
 // Contracts: noexcept, allocation-free, async-signal-safe; never returns (exits with 0, or
-// with exit_status_for(failure) after reporting it on the frame's report fd).
+// with exit_status_for(failure) after reporting it: in the frame's report slot, the parent's
+// memory on the vfork path, or else on its report fd).
 #pragma once
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "nsentry/channel.hpp"
@@ -74,10 +76,16 @@ int start(void* arg) noexcept {
   if (f->cgroup_fd >= 0) r = join_cgroup_by_write(f->cgroup_fd);
   if (!r.failed()) r = (*f->fn)();
   if (r.failed()) {
-    if (f->report_slot != nullptr)
-      *f->report_slot = r;
-    else
+    if (f->report_slot != nullptr) {
+      // The step last, in one store: failed() reads it, and a SIGKILL between the stores
+      // must not leave a record that reads as complete.
+      f->report_slot->err = r.err;
+      f->report_slot->kind = r.kind;
+      f->report_slot->missing = r.missing;
+      std::atomic_ref<nsentry::step>(f->report_slot->step).store(r.step, std::memory_order_release);
+    } else {
       send(f->report_fd, record_type::failure, r);
+    }
     ::_exit(exit_status_for(r));
   }
   ::_exit(0);
