@@ -1,10 +1,12 @@
-// init_floor: the least a runc 1.1 init can do for runc's default namespaces (mnt uts ipc pid
+// init_floor: a lower bound for a runc 1.1 init of runc's default namespaces (mnt uts ipc pid
 // net, no user namespace) — the floor that runc_init_bench's `nsexec/*` comparisons put next
 // to runc 1.1's own nsexec and nsentry's constructor, driven by the same runc-style parent.
+// It leaves out the sync between the stages that runc's contract needs, so no correct init
+// can be as fast; what it keeps, no init can leave out.
 //
 //   _LIBCONTAINER_INITPIPE=3 init_floor_program      (built with -DSELF_CLONE=1 or 0)
 //
-// What no runc 1.1 init can leave out, and nothing else:
+// What it does:
 //   self-clone (SELF_CLONE=1): open_tree(OPEN_TREE_CLONE) of /proc/self/exe, mount_setattr
 //     read-only, execveat of it (the cheapest way there is; the marker in the environment is
 //     trusted, where a real init must check the mount);

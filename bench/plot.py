@@ -94,16 +94,18 @@ def targets(comps, parse):
                 measured = c["ratios"].get("nsentry_constructor")
                 parts = []
                 floor = c["ratios"].get("c_floor")
-                if floor:
+                if floor and measured:
                     # bench/init_floor.c: the least any init can do. A floor above the limit
                     # means no init meets the target on this machine.
                     floor_ratio = floor
                     parts.append("the C floor %.2fx nsexec, nsentry %.2fx the floor" % (
                         floor, measured / floor))
                 nc = find(comps, "nsexec", "no_clone")
-                if nc:
-                    parts.append("without the self-clone %.2fx (floor %.2fx)" % (
-                        nc["ratios"]["nsentry_constructor"], nc["ratios"].get("c_floor", 0)))
+                if nc and nc["ratios"].get("nsentry_constructor"):
+                    part = "without the self-clone %.2fx" % nc["ratios"]["nsentry_constructor"]
+                    if nc["ratios"].get("c_floor"):
+                        part += " (floor %.2fx)" % nc["ratios"]["c_floor"]
+                    parts.append(part)
                 run = find(comps, "runc", "run_bin_true")
                 if run:
                     parts.append("whole `runc run` %.2fx" % run["ratios"]["nsentry_runc_init"])

@@ -23,8 +23,8 @@
 // mnt uts ipc pid net, protocol 1.1), the setup byte, the pid report, the three stages reaped;
 // with the self-clone (both as runc 1.1 makes it: a read-only bind mount of the binary, as root)
 // and without. Needs NSEXEC_PROGRAM(_NOCLONE) and NSENTRY_INIT_PROGRAM(_NOCLONE) (bench/run.sh).
-// A third side, c_floor (INIT_FLOOR_PROGRAM(_NOCLONE), bench/init_floor.c), is the least any
-// init can do for that message under that parent: how far below nsexec an init can get at all.
+// A third side, c_floor (INIT_FLOOR_PROGRAM(_NOCLONE), bench/init_floor.c), is a lower bound for
+// any init of that message under that parent: how far below nsexec an init can get at all.
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -144,7 +144,7 @@ void build(bench::alternating_suite& s) {
       std::vector<bench::side> sides = {
           {"runc_1_1_nsexec", [msg, stock] { return init_program_11(msg, stock); }},
           {"nsentry_constructor", [msg, ours] { return init_program_11(msg, ours); }}};
-      // The least any init can do (bench/init_floor.c), when built: the floor of the target.
+      // A lower bound for any init (bench/init_floor.c), when built: the target's floor.
       if (runnable(floor))
         sides.push_back({"c_floor", [msg, floor] { return init_program_11(msg, floor); }});
       s.add({"nsexec", clone ? "self_clone" : "no_clone", "runc_1_1_nsexec", sides,
