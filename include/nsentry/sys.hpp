@@ -231,6 +231,14 @@ inline constexpr table real_calls{
 // The live table. Constant-initialised: usable from constructors and before main.
 inline constinit table calls = real_calls;
 
+// Ends the calling process now: exit_group(2), as _exit(2) does, but straight to the kernel.
+// For children nsentry clones from a caller that may have other threads: a sanitizer's _exit
+// hook (TSan's) takes a runtime lock that one of those threads may have held at the clone, and
+// in the child nobody ever releases it. Async-signal-safe; not in the table (not injectable).
+[[noreturn]] inline void exit_process(int status) noexcept {
+  for (;;) ::syscall(SYS_exit_group, status);
+}
+
 // Replaces one entry for the lifetime of the guard:
 //   sys::scoped_override o{&sys::table::setns, [](int, int) { errno = EPERM; return -1; }};
 template <class Fn>

@@ -41,7 +41,7 @@ namespace nsentry::inline v0::child_side {
 
 // Exits like a process that ended with `info` (the status of a waited child). Never dumps.
 [[noreturn]] inline void exit_like(const siginfo_t& info) noexcept {
-  if (info.si_code == CLD_EXITED) ::_exit(info.si_status);
+  if (info.si_code == CLD_EXITED) sys::exit_process(info.si_status);
   int sig = info.si_status;
   sys::calls.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // a core-dumping signal then dumps nothing
   struct sigaction dfl {};
@@ -52,7 +52,7 @@ namespace nsentry::inline v0::child_side {
   sigaddset(&one, sig);
   sys::calls.thread_sigmask(SIG_UNBLOCK, &one, nullptr);
   sys::calls.kill(sys::calls.getpid(), sig);
-  ::_exit(128 + sig);
+  sys::exit_process(128 + sig);
 }
 
 // Closes every fd from 3 up but `keep` (nothing else is needed to wait by pid).
@@ -108,7 +108,7 @@ template <child_function Final>
 [[noreturn]] void fork_and_mirror(int channel, Final& final, trace_buffer* tr = nullptr) noexcept {
   auto fail = [channel](failure f) noexcept {
     send(channel, record_type::failure, f);
-    ::_exit(exit_runner_failed);
+    sys::exit_process(exit_runner_failed);
   };
   // The grandchild's parent-death signal can be set only after the fork; this pipe (its
   // write end held by us alone) tells it whether we died in between. getppid() cannot: in a
@@ -134,14 +134,15 @@ template <child_function Final>
     if (sys::calls.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1) {
       f = failure::at(step::prctl, errno);
     } else if (ssize_t n = sys::calls.read(alive.read_end.get(), &c, 1); n != -1) {
-      ::_exit(exit_runner_failed);  // end of file: the mirror died already, nobody waits for us
+      sys::exit_process(
+          exit_runner_failed);  // end of file: the mirror died already, nobody waits for us
     } else if (errno != EAGAIN) {
       f = failure::at(step::read, errno);
     }
     alive.read_end.reset();
     if (!f.failed()) f = final();
     if (f.failed()) send(channel, record_type::failure, f);
-    ::_exit(f.failed() ? exit_status_for(f) : 0);
+    sys::exit_process(f.failed() ? exit_status_for(f) : 0);
   }
   alive.read_end.reset();
   sys::calls.close(channel);  // the grandchild's copy alone now tells the parent about exec
@@ -152,7 +153,7 @@ template <child_function Final>
   while (sys::calls.waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) == -1) {
     if (errno == EINTR) continue;
     report_on_stderr(step::wait, errno, pid);  // the grandchild dies with us (SIGKILL)
-    ::_exit(exit_runner_failed);
+    sys::exit_process(exit_runner_failed);
   }
   exit_like(info);
 }

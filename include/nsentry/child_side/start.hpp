@@ -86,9 +86,9 @@ int start(void* arg) noexcept {
     } else {
       send(f->report_fd, record_type::failure, r);
     }
-    ::_exit(exit_status_for(r));
+    sys::exit_process(exit_status_for(r));
   }
-  ::_exit(0);
+  sys::exit_process(0);
 }
 
 }  // namespace nsentry::inline v0::child_side
