@@ -95,7 +95,7 @@ def targets(comps, parse):
                 parts = []
                 floor = c["ratios"].get("c_floor")
                 if floor and measured:
-                    # bench/init_floor.c: the least any init can do. A floor above the limit
+                    # bench/init_floor.c: a lower bound for any init. A floor above the limit
                     # means no init meets the target on this machine.
                     floor_ratio = floor
                     parts.append("the C floor %.2fx nsexec, nsentry %.2fx the floor" % (
@@ -261,7 +261,7 @@ def plot(args):
             ax.text(i, m, "%.2fx" % m, ha="center", va="bottom", fontsize=9)
         ax.hlines(t["target"], i - 0.4, i + 0.4, colors="k", linestyles="--",
                   label="target" if i == 0 else None)
-        if t.get("floor"):  # the least any implementation can do (e.g. bench/init_floor.c)
+        if t.get("floor"):  # a lower bound for any implementation (e.g. bench/init_floor.c)
             ax.hlines(t["floor"], i - 0.4, i + 0.4, colors="tab:blue", linestyles=":",
                       label="measured floor")
     ax.set_xticks(range(len(ts)))

@@ -55,11 +55,12 @@ install -D -m 755 -t "$inst" "$bin/tools/nsentry" "$bin/bench/enter_floor" \
 export NSENTRY_BIN=$inst/nsentry ENTER_FLOOR_BIN=$inst/enter_floor
 
 # The init alone: runc 1.1's nsexec built from runc's source (bench/build_nsexec.sh), padded to
-# the size of nsentry's program, vs nsentry's constructor, vs the least any init can do
+# the size of nsentry's program, vs nsentry's constructor, vs a lower bound for any init
 # (bench/init_floor.c).
 export NSENTRY_INIT_PROGRAM=$inst/nsentry_init_program
 export NSENTRY_INIT_PROGRAM_NOCLONE=$inst/nsentry_init_program_noclone
-export INIT_FLOOR_PROGRAM=$inst/init_floor_program INIT_FLOOR_PROGRAM_NOCLONE=$inst/init_floor_program_noclone
+export INIT_FLOOR_PROGRAM=$inst/init_floor_program
+export INIT_FLOOR_PROGRAM_NOCLONE=$inst/init_floor_program_noclone
 if bash bench/build_nsexec.sh "$logs/nsexec" "$NSENTRY_INIT_PROGRAM" >"$logs/nsexec.log" 2>&1; then
   install -m 755 -t "$inst" "$logs/nsexec/nsexec_program" "$logs/nsexec/nsexec_program_noclone"
   export NSEXEC_PROGRAM=$inst/nsexec_program

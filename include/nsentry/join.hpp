@@ -81,9 +81,6 @@ inline result<void> check_thread_rules(ns_set kinds, nsentry::step s = step::joi
 // The f_type of namespace files (fstatfs), NSFS_MAGIC in <linux/magic.h>.
 inline constexpr unsigned long nsfs_magic = 0x6e736673;
 
-// Owned namespace files, opened (all of them) before any is joined; each must be an nsfs file
-// (a /proc/*/ns/* entry or a bind mount of one), else EINVAL for setns of that kind and path
-// (what the kernel would say) caused by errc::invalid_argument "not a namespace file".
 // open_self_ns_dir() for parent-side callers: the error names the path.
 inline result<unique_fd> open_self_ns() {
   unique_fd self(open_self_ns_dir());
@@ -91,6 +88,9 @@ inline result<unique_fd> open_self_ns() {
   return self;
 }
 
+// Owned namespace files, opened (all of them) before any is joined; each must be an nsfs file
+// (a /proc/*/ns/* entry or a bind mount of one), else EINVAL for setns of that kind and path
+// (what the kernel would say) caused by errc::invalid_argument "not a namespace file".
 class opened_namespaces {
  public:
   // Opens and identifies each path; errors name the kind and path. Kinds must be distinct.

@@ -134,8 +134,8 @@ template <child_function Final>
     if (sys::calls.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1) {
       f = failure::at(step::prctl, errno);
     } else if (ssize_t n = sys::calls.read(alive.read_end.get(), &c, 1); n != -1) {
-      sys::exit_process(
-          exit_runner_failed);  // end of file: the mirror died already, nobody waits for us
+      // End of file: the mirror died already, nobody waits for us.
+      sys::exit_process(exit_runner_failed);
     } else if (errno != EAGAIN) {
       f = failure::at(step::read, errno);
     }
