@@ -123,6 +123,9 @@ class step_trace {
   }
 
   trace_buffer* buffer() const noexcept { return buf_; }
+  // In the order they were recorded, which is the order the steps *ended*: parent and child
+  // record concurrently, so a parent step that began first (the clone) can land after the
+  // child's first steps. in_start_order() is the timeline. Read once the sequence is over.
   std::span<const trace_event> events() const noexcept {
     std::uint32_t n = buf_->count.load(std::memory_order_acquire);
     return {buf_->events, n < buf_->capacity ? n : buf_->capacity};
@@ -138,12 +141,22 @@ class step_trace {
         buf_->events[i].duration_ns = trace_now() - buf_->events[i].start_ns;
   }
 
+  // The events sorted by start time (stable: steps that read the same clock tick keep their
+  // record order). Allocates.
+  std::vector<trace_event> in_start_order() const {
+    std::vector<trace_event> v(events().begin(), events().end());
+    std::stable_sort(v.begin(), v.end(), [](const trace_event& a, const trace_event& b) {
+      return a.start_ns < b.start_ns;
+    });
+    return v;
+  }
+
   // One line per step, in start order: offset from the first step, duration, step(kind), errno.
   std::string table() const {
     std::string out = "     start µs   duration µs  step\n";
     std::uint64_t t0 = first_start();
     char line[160];
-    for (const auto& e : sorted()) {
+    for (const auto& e : in_start_order()) {
       std::snprintf(
           line, sizeof line, "%13.1f %13.1f  %s%s%s%s%s\n",
           static_cast<double>(e.start_ns - t0) / 1000.0,
@@ -160,7 +173,7 @@ class step_trace {
   // {"step":"setns","kind":"net","start_ns":...,"duration_ns":...,"errno":0} per line.
   std::string json_lines() const {
     std::string out;
-    for (const auto& e : sorted()) {
+    for (const auto& e : in_start_order()) {
       out += "{\"step\":\"";
       out += name_of(e.step);
       out += "\"";
@@ -182,12 +195,6 @@ class step_trace {
     std::uint64_t t0 = UINT64_MAX;
     for (const auto& e : events()) t0 = e.start_ns < t0 ? e.start_ns : t0;
     return t0 == UINT64_MAX ? 0 : t0;
-  }
-  std::vector<trace_event> sorted() const {
-    std::vector<trace_event> v(events().begin(), events().end());
-    std::sort(v.begin(), v.end(),
-              [](const trace_event& a, const trace_event& b) { return a.start_ns < b.start_ns; });
-    return v;
   }
 
   trace_buffer* buf_ = nullptr;
