@@ -154,9 +154,10 @@ class step_trace {
   // One line per step, in start order: offset from the first step, duration, step(kind), errno.
   std::string table() const {
     std::string out = "     start µs   duration µs  step\n";
-    std::uint64_t t0 = first_start();
+    const auto timeline = in_start_order();
+    const std::uint64_t t0 = timeline.empty() ? 0 : timeline.front().start_ns;
     char line[160];
-    for (const auto& e : in_start_order()) {
+    for (const auto& e : timeline) {
       std::snprintf(
           line, sizeof line, "%13.1f %13.1f  %s%s%s%s%s\n",
           static_cast<double>(e.start_ns - t0) / 1000.0,
@@ -191,11 +192,6 @@ class step_trace {
 
  private:
   step_trace() = default;
-  std::uint64_t first_start() const noexcept {
-    std::uint64_t t0 = UINT64_MAX;
-    for (const auto& e : events()) t0 = e.start_ns < t0 ? e.start_ns : t0;
-    return t0 == UINT64_MAX ? 0 : t0;
-  }
 
   trace_buffer* buf_ = nullptr;
   std::size_t bytes_ = 0;
